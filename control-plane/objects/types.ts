@@ -1,0 +1,149 @@
+/**
+ * The stored object model (DESIGN.md, "Data model"). Every object is
+ * { kind, metadata, spec, status }: users write spec, the system writes status.
+ * These types are shared by the API, the store, the controllers and the CLI.
+ */
+
+/** ObjectMeta is the identity and bookkeeping every stored object carries. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  /** generation increments on every spec change; status.observedGeneration follows it. */
+  generation: number;
+  labels: Record<string, string>;
+  createdAt: string;
+  /** resourceVersion is etcd's mod_revision of the key, as a decimal string; set on read. */
+  resourceVersion?: string;
+}
+
+/** Condition follows the Kubernetes convention: reason is one CamelCase word, message is for people. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+/** Resources are limits for a container and what the scheduler reserves for it (cores, bytes, count). */
+export interface Resources {
+  cpu: number;
+  memory: number;
+  pids: number;
+}
+
+/** PortSpec publishes containerPort; hostPort 0 means not published. */
+export interface PortSpec {
+  name?: string;
+  containerPort: number;
+  hostPort?: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** ContainerTemplate is what every replica of a service runs. Quantities are normalised on admission. */
+export interface ContainerTemplate {
+  image: string;
+  command?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  user?: string;
+  resources?: Partial<Resources>;
+  ports?: PortSpec[];
+}
+
+/** ServiceSpec is the user's desired state for a replicated service. */
+export interface ServiceSpec {
+  replicas: number;
+  template: ContainerTemplate;
+  placement?: { constraints?: string[]; spread?: string; strategy?: 'spread' | 'binpack' };
+  mode?: 'replicated' | 'global';
+}
+
+/** ServiceStatus is written by the service controller. */
+export interface ServiceStatus {
+  observedGeneration: number;
+  replicas: number;
+  runningReplicas: number;
+  conditions: Condition[];
+}
+
+/** Service is stored at /berth/v1/services/<ns>/<name>. */
+export interface Service {
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: ServiceSpec;
+  status?: ServiceStatus;
+}
+
+/** TaskPhase is the lifecycle of one replica (DESIGN.md). */
+export type TaskPhase =
+  | 'pending' | 'assigned' | 'preparing' | 'starting' | 'running'
+  | 'succeeded' | 'failed' | 'lost' | 'stopped';
+
+/** TaskSpec is written by controllers: which service, where, and whether it should run. */
+export interface TaskSpec {
+  service: string;
+  nodeName: string;
+  desiredState: 'running' | 'stopped';
+  template: ContainerTemplate;
+  revision: number;
+}
+
+/** TaskStatus is written by the agent (through the gateway) and by the scheduler (pending/assigned). */
+export interface TaskStatus {
+  phase: TaskPhase;
+  containerId?: string;
+  pid?: number;
+  ip?: string;
+  exitCode?: number;
+  reason?: string;
+  message?: string;
+  restarts: number;
+  startedAt?: string;
+  finishedAt?: string;
+  imageDigest?: string;
+}
+
+/** Task is stored at /berth/v1/tasks/<ns>/<service>/<name>. */
+export interface Task {
+  kind: 'Task';
+  metadata: ObjectMeta;
+  spec: TaskSpec;
+  status: TaskStatus;
+}
+
+/** NodeAddress is how a node is reached; type is InternalIP for now. */
+export interface NodeAddress {
+  type: 'InternalIP';
+  address: string;
+}
+
+/** NodeSpec is written by admins (cordon, labels live in metadata). */
+export interface NodeSpec {
+  unschedulable: boolean;
+  taints: { key: string; value?: string; effect: 'NoSchedule' }[];
+}
+
+/** NodeStatus is reported by the agent through the gateway. */
+export interface NodeStatus {
+  capacity: Resources;
+  allocatable: Resources;
+  addresses: NodeAddress[];
+  metricsUrl: string;
+  conditions: Condition[];
+  agentVersion: string;
+  cgroupVersion: string;
+  lastHeartbeatTime?: string;
+}
+
+/** Node is stored at /berth/v1/nodes/<name>. */
+export interface Node {
+  kind: 'Node';
+  metadata: ObjectMeta;
+  spec: NodeSpec;
+  status: NodeStatus;
+}
+
+/** BerthObject is any stored object. */
+export type BerthObject = Service | Task | Node;
