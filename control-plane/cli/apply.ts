@@ -1,0 +1,62 @@
+/**
+ * `berth apply -f FILE|-`: create or replace each object with PUT, and say what happened
+ * (created, configured, unchanged) the way kubectl does.
+ */
+import { errorText } from './client.js';
+import type { CommandContext } from './context.js';
+import { nsPath } from './context.js';
+import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
+import { parseManifests, readSource, type Manifest } from './manifest.js';
+import type { Service } from '../objects/types.js';
+
+/** ApplyOutcome is what the server did with one object. */
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
+/**
+ * applyOutcome decides the verb to print: 201 is created; 200 is unchanged when the generation
+ * did not move (the server bumps it only on spec changes), configured otherwise.
+ */
+export function applyOutcome(status: number, previousGeneration: number | undefined, storedGeneration: number | undefined): ApplyOutcome {
+  if (status === 201) return 'created';
+  if (previousGeneration !== undefined && previousGeneration === storedGeneration) return 'unchanged';
+  return 'configured';
+}
+
+/** applyCommand reads every file first (so bad input sends nothing), then applies the objects in order. */
+export async function applyCommand(ctx: CommandContext, files: string[]): Promise<number> {
+  if (files.length === 0) throw usageError('apply: -f FILE is required (- reads stdin)');
+  const manifests: Manifest[] = [];
+  for (const file of files) {
+    const text = await readSource(file, ctx.io.stdin);
+    manifests.push(...parseManifests(text, file === '-' ? '<stdin>' : file));
+  }
+  let failed = false;
+  for (const manifest of manifests) {
+    if (!(await applyService(ctx, manifest))) failed = true;
+  }
+  return failed ? EXIT_REQUEST_FAILED : EXIT_OK;
+}
+
+async function applyService(ctx: CommandContext, manifest: Manifest): Promise<boolean> {
+  const namespace = manifest.namespace ?? ctx.namespace;
+  const path = `${nsPath(namespace)}/services/${encodeURIComponent(manifest.name)}`;
+  const ref = `service/${manifest.name}`;
+  // read first: the generation before the PUT is what tells "configured" from "unchanged"
+  const previous = await ctx.client.get<Service>(path);
+  if (!previous.ok && previous.status !== 404) {
+    ctx.io.stderr.write(`error: ${ref}: ${errorText(previous.error)}\n`);
+    return false;
+  }
+  const stored = await ctx.client.put<Service>(path, manifest.object);
+  if (!stored.ok) {
+    ctx.io.stderr.write(`error: ${ref}: ${errorText(stored.error)}\n`);
+    return false;
+  }
+  const outcome = applyOutcome(
+    stored.status,
+    previous.ok ? previous.body.metadata?.generation : undefined,
+    stored.body?.metadata?.generation,
+  );
+  ctx.io.stdout.write(`${ref} ${outcome}\n`);
+  return true;
+}

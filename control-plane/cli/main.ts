@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/**
+ * berth: the command-line client of the control plane (DESIGN.md, "The berth CLI").
+ * Exit codes: 0 success, 1 the request failed, 2 bad usage. Everything runs through run(),
+ * which never calls process.exit, so tests drive it in-process.
+ */
+import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { applyCommand } from './apply.js';
+import { ApiClient, DEFAULT_SERVER } from './client.js';
+import type { CliIO, CommandContext } from './context.js';
+import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
+import { getCommand, type GetOptions } from './get.js';
+import { deleteCommand, scaleCommand } from './mutate.js';
+import { clientVersion, versionCommand } from './version.js';
+
+/** DEFAULT_NAMESPACE is used when neither -n nor metadata.namespace names one. */
+export const DEFAULT_NAMESPACE = 'default';
+
+/** LATER_VERBS are in the CLI contract but delivered by later issues; they exit 2 with a clear message. */
+const LATER_VERBS: [name: string, summary: string][] = [
+  ['describe', 'show spec, status, conditions and events of an object'],
+  ['rollout', 'status|history|undo of a service rollout'],
+  ['logs', 'print the logs of a task'],
+  ['exec', 'run a command in a task'],
+  ['cordon', 'mark a node unschedulable'],
+  ['uncordon', 'mark a node schedulable'],
+  ['drain', 'cordon a node and move its tasks away'],
+  ['top', 'resource usage of tasks or nodes'],
+  ['events', 'list cluster events'],
+];
+
+interface GlobalOptions {
+  server?: string;
+  token?: string;
+  namespace: string;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** buildProgram wires the verbs; outcome receives each action's exit status. */
+function buildProgram(io: CliIO, outcome: { code: number }): Command {
+  const program = new Command('berth');
+  // settings below are inherited by every subcommand created after them
+  program
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showSuggestionAfterError(true)
+    .description('berth: drive a berth cluster through its control plane')
+    .version(clientVersion(), '--client-version', 'print the client version only')
+    .option('--server <url>', `control plane API address (env: BERTH_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'bearer token for the API (env: BERTH_TOKEN)')
+    .option('-n, --namespace <ns>', 'namespace', DEFAULT_NAMESPACE);
+
+  const context = (cmd: Command): CommandContext => {
+    const opts = cmd.optsWithGlobals<GlobalOptions>();
+    const server = opts.server ?? io.env.BERTH_SERVER ?? DEFAULT_SERVER;
+    const token = opts.token ?? io.env.BERTH_TOKEN;
+    return { client: new ApiClient({ server, token }), namespace: opts.namespace, io };
+  };
+  const act = <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      outcome.code = await fn(context(cmd), ...(args.slice(0, -1) as A));
+    };
+
+  program.command('apply')
+    .description('create or update objects from YAML or JSON (FILE or - for stdin)')
+    .option('-f, --filename <file>', 'manifest file, or - for stdin (repeatable)', collect, [])
+    .action(act((ctx, opts: { filename: string[] }) => applyCommand(ctx, opts.filename)));
+
+  program.command('get')
+    .description('list services, tasks or nodes, or show one by NAME')
+    .argument('<resource>', 'services | tasks | nodes')
+    .argument('[name]', 'one object by name')
+    .option('-o, --output <format>', 'table | wide | json | yaml', 'table')
+    .option('-w, --watch', 'watch for changes (not implemented yet)')
+    .option('--service <name>', 'tasks of this service only')
+    .option('--node <name>', 'tasks on this node only')
+    .option('-A, --all-namespaces', 'list across every namespace')
+    .action(act((ctx, resource: string, name: string | undefined, opts: GetOptions) => getCommand(ctx, resource, name, opts)));
+
+  program.command('delete')
+    .description('delete a service (its tasks are stopped)')
+    .argument('<resource>', 'service')
+    .argument('<name>', 'service name')
+    .action(act((ctx, resource: string, name: string) => deleteCommand(ctx, resource, name)));
+
+  program.command('scale')
+    .description('set the number of replicas of a service')
+    .argument('<service>', 'service name')
+    .argument('<replicas>', 'non-negative integer')
+    .action(act((ctx, service: string, replicas: string) => scaleCommand(ctx, service, replicas)));
+
+  program.command('version')
+    .description('print the client and server versions')
+    .action(act((ctx) => versionCommand(ctx)));
+
+  for (const [name, summary] of LATER_VERBS) {
+    program.command(name)
+      .description(`${summary} (not implemented yet)`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[args...]')
+      .action(() => {
+        throw new CliError('BERTH_ERR_CLI_NOT_IMPLEMENTED', `${name}: not implemented yet`);
+      });
+  }
+  return program;
+}
+
+/** exitForCommander maps commander's own exits: help and version are success, everything else is usage. */
+function exitForCommander(err: CommanderError): number {
+  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
+  return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+}
+
+/** run executes one berth invocation (argv without node and the script) and resolves to its exit status. */
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const outcome = { code: EXIT_OK };
+  try {
+    const program = buildProgram(io, outcome);
+    await program.parseAsync(argv, { from: 'user' });
+    return outcome.code;
+  } catch (err) {
+    if (err instanceof CommanderError) return exitForCommander(err);
+    if (err instanceof CliError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`error: unexpected: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return EXIT_REQUEST_FAILED;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: () => Date.now() };
+  // a closed pipe (berth get tasks | head) is not an error worth a stack trace
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_OK);
+  });
+  const code = await run(process.argv.slice(2), io);
+  process.exitCode = code;
+}

@@ -1,0 +1,198 @@
+// berth-shim: one small process per container. It is spawned by the addon with the spec on
+// stdin and a reply pipe on stdout, creates the cgroup and the container, answers
+// `ok <pid> <shimPid>` or `err\t<errno>\t<step>\t<path>`, then stays as the container's parent:
+// it pumps the logs, collects the exit status into `<dir>/exit` and removes the cgroup.
+//
+// Files in the container dir: pid, shim.pid, container.log(.1), exit (JSON, written atomically).
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../lib/cgroup.h"
+#include "../lib/container.h"
+#include "../lib/fsutil.h"
+#include "../lib/logpump.h"
+#include "../lib/spec.h"
+
+namespace {
+
+using berth::Error;
+
+constexpr int REPLY_FD = 1;
+// Once the init is gone every process of its pid namespace is gone too, so the pipes close
+// promptly; the bound only guards against a descriptor leaked outside the namespace.
+constexpr int DRAIN_AFTER_EXIT_MS = 2000;
+constexpr size_t READ_CHUNK_BYTES = 64 * 1024;
+constexpr size_t MAX_SPEC_BYTES = 1024 * 1024;
+
+void reply(const std::string& line) {
+  std::string msg = line + "\n";
+  ssize_t ignored = ::write(REPLY_FD, msg.data(), msg.size());
+  (void)ignored;
+}
+
+void reply_error(const Error& e) {
+  reply("err\t" + std::to_string(e.err) + "\t" + e.step + "\t" + e.path);
+}
+
+int read_spec(std::string* out, Error* e) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return berth::fail(e, errno, "read spec", "stdin");
+    if (n == 0) return 0;
+    out->append(buf, static_cast<size_t>(n));
+    if (out->size() > MAX_SPEC_BYTES) return berth::fail(e, E2BIG, "read spec", "stdin");
+  }
+}
+
+std::string exit_json(int status, bool oom) {
+  int code = 0;
+  int sig = 0;
+  if (WIFSIGNALED(status)) {
+    sig = WTERMSIG(status);
+    code = 128 + sig;
+  } else {
+    code = WEXITSTATUS(status);
+  }
+  return std::string("{\"exitCode\":") + std::to_string(code) + ",\"signal\":" +
+         std::to_string(sig) + ",\"oomKilled\":" + (oom ? "true" : "false") +
+         ",\"finishedAt\":\"" + berth::rfc3339_nano() + "\"}\n";
+}
+
+// supervise pumps logs until the container has exited and its pipes are drained, and returns
+// the init's wait status.
+int supervise(pid_t child, berth::Launched& run, berth::LogPump& logs, int sigfd) {
+  int status = 0;
+  bool exited = false;
+  berth::unique_fd* streams[2] = {&run.stdout_r, &run.stderr_r};
+  std::vector<char> buf(READ_CHUNK_BYTES);
+  for (;;) {
+    struct pollfd pfds[3];
+    int n = 0;
+    pfds[n++] = {sigfd, POLLIN, 0};
+    int idx[2] = {-1, -1};
+    for (int s = 0; s < 2; s++) {
+      if (streams[s]->valid()) {
+        idx[s] = n;
+        pfds[n++] = {streams[s]->get(), POLLIN, 0};
+      }
+    }
+    if (exited && idx[0] < 0 && idx[1] < 0) break;
+    int ready = ::poll(pfds, n, exited ? DRAIN_AFTER_EXIT_MS : -1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    if (pfds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (::read(sigfd, &si, sizeof si) == sizeof si) {
+      }
+      // As a subreaper we also inherit orphans; reap them all, remember only the init.
+      for (;;) {
+        int st = 0;
+        pid_t p = ::waitpid(-1, &st, WNOHANG);
+        if (p <= 0) break;
+        if (p == child) {
+          status = st;
+          exited = true;
+        }
+      }
+    }
+    for (int s = 0; s < 2; s++) {
+      if (idx[s] < 0 || pfds[idx[s]].revents == 0) continue;
+      ssize_t got = ::read(streams[s]->get(), buf.data(), buf.size());
+      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (got <= 0) {
+        logs.finish(s, nullptr);
+        streams[s]->reset();
+        continue;
+      }
+      logs.feed(s, buf.data(), static_cast<size_t>(got), nullptr);
+    }
+  }
+  for (int s = 0; s < 2; s++) logs.finish(s, nullptr);
+  if (!exited) ::waitpid(child, &status, 0);
+  return status;
+}
+
+int run_shim(const std::string& dir) {
+  Error e;
+  std::string text;
+  berth::Spec spec;
+  if (read_spec(&text, &e) < 0 || berth::parse_spec(text, &spec, &e) < 0) {
+    reply_error(e);
+    return 1;
+  }
+  // The spawned process is already a session leader (POSIX_SPAWN_SETSID); forking once more
+  // makes the long-lived shim a non-leader that can never acquire a controlling terminal,
+  // and lets the addon reap its direct child right away.
+  pid_t daemon = ::fork();
+  if (daemon < 0) {
+    reply_error({errno, "fork", dir});
+    return 1;
+  }
+  if (daemon > 0) ::_exit(0);
+
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, 0);
+    ::dup2(null_fd, 2);
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  berth::unique_fd sigfd(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd.valid()) {
+    reply_error({errno, "signalfd", dir});
+    return 1;
+  }
+
+  std::unique_ptr<berth::Cgroup> cg = berth::make_cgroup(spec);
+  berth::LogPump logs(dir + "/container.log", spec.log_max_bytes);
+  berth::Launched run;
+  int rc = logs.open(&e);
+  if (rc == 0) rc = berth::launch_container(spec, dir, *cg, &run, &e);
+  if (rc < 0) {
+    reply_error(e);
+    cg->destroy(nullptr);
+    return 1;
+  }
+  std::string pid = std::to_string(run.pid);
+  std::string self = std::to_string(::getpid());
+  if (berth::write_file_atomic(dir + "/pid", pid, &e) < 0 ||
+      berth::write_file_atomic(dir + "/shim.pid", self, &e) < 0) {
+    reply_error(e);
+    // The caller was told it failed, so it must not find the container running later.
+    ::kill(run.pid, SIGKILL);
+  } else {
+    reply("ok " + pid + " " + self);
+  }
+  if (null_fd >= 0) ::dup2(null_fd, REPLY_FD);
+
+  int status = supervise(run.pid, run, logs, sigfd.get());
+  berth::write_file_atomic(dir + "/exit", exit_json(status, cg->oom_killed()), nullptr);
+  cg->destroy(nullptr);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    reply("err\t" + std::to_string(EINVAL) + "\tusage\tberth-shim <container-dir>");
+    return 2;
+  }
+  return run_shim(argv[1]);
+}
