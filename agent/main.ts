@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * berth-agent: the node agent. Dials the control plane, runs the tasks it is given as
+ * containers through the native runtime, and serves per-container metrics. On SIGTERM/SIGINT
+ * it closes the session and the metrics server and exits 0, leaving containers running: each
+ * is parented by its shim, and the next agent re-adopts them.
+ */
+import { hostname } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { createRuntime } from './runtime/index.js';
+import { ImageStore } from './images/index.js';
+import { Reconciler } from './reconciler.js';
+import { AgentSession } from './session.js';
+import { createAgentMetrics, parseListen, startMetricsServer } from './metrics/index.js';
+import { agentVersion, firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
+import { createLogger, isLogLevel, type LogLevel } from './log.js';
+import { messageOf } from './errors.js';
+
+/** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
+export const DEFAULT_GATEWAY = '127.0.0.1:7481';
+/**
+ * SHUTDOWN_WAIT_MS bounds how long exit waits for in-flight reconciler work (a stop may take its
+ * whole grace period); anything cut short is redone by the next agent, which is level-triggered.
+ */
+export const SHUTDOWN_WAIT_MS = 2_000;
+
+interface Flags {
+  server: string;
+  name: string;
+  labels: Record<string, string>;
+  stateDir: string;
+  cgroupParent: string;
+  metricsListen: string;
+  advertiseAddress?: string;
+  logLevel: LogLevel;
+}
+
+function option<T>(parse: (s: string) => T): (s: string) => T {
+  return (s) => {
+    try {
+      return parse(s);
+    } catch (err) {
+      throw new InvalidArgumentError(messageOf(err));
+    }
+  };
+}
+
+function parseFlags(argv: string[]): Flags {
+  const program = new Command('berth-agent')
+    .description('berth node agent: runs this node\'s tasks as containers')
+    .version(agentVersion())
+    .option('--server <addrs>', 'control-plane gateway HOST:PORT[,HOST:PORT...]', DEFAULT_GATEWAY)
+    .option('--name <name>', 'node name', hostname())
+    .option('--labels <k=v,...>', 'node labels', option(parseLabels), {})
+    .option('--state-dir <dir>', 'state directory (containers/, images/)', '/var/lib/berth')
+    .option('--cgroup-parent <path>', 'cgroup parent for containers', 'berth')
+    .option('--metrics-listen <addr:port>', 'metrics listen address', '0.0.0.0:9480')
+    .option('--advertise-address <ip>', 'address registered for this node (default: first non-loopback IPv4)')
+    .option('--log-level <level>', 'debug|info|warn|error', option((s) => {
+      if (!isLogLevel(s)) throw new Error(`unknown log level ${s}`);
+      return s;
+    }), 'info')
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .parse(argv);
+  return program.opts<Flags>();
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv);
+  const log = createLogger(flags.logLevel);
+  const servers = flags.server.split(',').map((s) => s.trim()).filter(Boolean);
+  const listen = parseListen(flags.metricsListen);
+  const advertise = flags.advertiseAddress ?? firstNonLoopbackIPv4() ?? '127.0.0.1';
+
+  // The runtime keeps containers under <stateDir>/containers itself.
+  const runtime = createRuntime({ stateDir: flags.stateDir, cgroupParent: flags.cgroupParent });
+  const images = new ImageStore({ root: `${flags.stateDir}/images`, log });
+  await images.init();
+  const metrics = createAgentMetrics({ runtime, nodeName: flags.name, cgroupParent: flags.cgroupParent });
+  const server = await startMetricsServer(metrics, listen.host, listen.port, log);
+  const metricsPort = (server.address() as { port: number }).port;
+
+  // The session is created after the reconciler, but the reconciler reports through it.
+  let session: AgentSession | undefined;
+  const reconciler = new Reconciler({ runtime, images, log, report: (s) => session?.report(s) });
+  await reconciler.start();
+  session = new AgentSession({
+    servers,
+    log,
+    tasks: reconciler,
+    onConnectedChange: (up) => metrics.sessionConnected.set(up ? 1 : 0),
+    register: async () => ({
+      nodeName: flags.name,
+      labels: flags.labels,
+      capacity: await readCapacity(),
+      addresses: [{ type: 'InternalIP', address: advertise }],
+      metricsUrl: `http://${advertise}:${metricsPort}/metrics`,
+      agentVersion: agentVersion(),
+      cgroupVersion: runtime.cgroupVersion,
+    }),
+  });
+  session.start();
+  log.info('agent started', { node: flags.name, servers: servers.join(','), advertise, metrics: `${listen.host}:${metricsPort}`, stateDir: flags.stateDir });
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down; containers keep running', { signal });
+    void (async () => {
+      await session?.close();
+      await Promise.race([reconciler.close(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`berth-agent: ${messageOf(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,147 @@
+/**
+ * Turning a task assignment plus its resolved image into a ContainerSpec: pure except for the
+ * optional lookup of a user name in the image's /etc/passwd and /etc/group.
+ */
+import { lstat, readFile } from 'node:fs/promises';
+import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
+import type { ContainerSpec } from './runtime/runtime.js';
+import type { ResolvedImage } from './images/index.js';
+import { AgentError } from './errors.js';
+
+/** Container labels that let a restarted agent re-adopt its containers. */
+export const LABEL_NAMESPACE = 'berth.namespace';
+/** LABEL_SERVICE holds the task's service name. */
+export const LABEL_SERVICE = 'berth.service';
+/** LABEL_TASK holds the task name. */
+export const LABEL_TASK = 'berth.task';
+/** LABEL_UID holds the task uid; a container without it is not berth's. */
+export const LABEL_UID = 'berth.uid';
+/** LABEL_IMAGE holds the image reference as written in the template. */
+export const LABEL_IMAGE = 'berth.image';
+/** LABEL_IMAGE_DIGEST holds the resolved manifest digest. */
+export const LABEL_IMAGE_DIGEST = 'berth.image-digest';
+/** LABEL_REVISION holds the service revision the task runs. */
+export const LABEL_REVISION = 'berth.revision';
+
+const CONTAINER_ID = /^[a-z0-9-]{1,63}$/;
+
+/** containerIdFor picks the container id: the task uid, else the task name; both must be [a-z0-9-]{1,63}. */
+export function containerIdFor(task: Pick<TaskAssignment, 'uid' | 'name' | 'namespace'>): string {
+  if (CONTAINER_ID.test(task.uid)) return task.uid;
+  if (CONTAINER_ID.test(task.name)) return task.name;
+  throw new AgentError('BERTH_ERR_TASK_INVALID',
+    `task ${task.namespace}/${task.name}: neither uid ${JSON.stringify(task.uid)} nor name is a valid container id ([a-z0-9-]{1,63})`);
+}
+
+/** mergeEnv overlays template env on the image's "K=V" list, keeping the image's order. */
+export function mergeEnv(imageEnv: string[], overrides: Record<string, string>): string[] {
+  const out = new Map<string, string>();
+  for (const kv of imageEnv) {
+    const eq = kv.indexOf('=');
+    out.set(eq === -1 ? kv : kv.slice(0, eq), eq === -1 ? '' : kv.slice(eq + 1));
+  }
+  for (const [k, v] of Object.entries(overrides)) out.set(k, v);
+  return [...out].map(([k, v]) => `${k}=${v}`);
+}
+
+/** UserLookup resolves user and group names inside an image (undefined: unknown name). */
+export interface UserLookup {
+  user(name: string): Promise<{ uid: number; gid: number } | undefined>;
+  group(name: string): Promise<number | undefined>;
+}
+
+const NUMERIC = /^[0-9]{1,10}$/;
+
+/** resolveUser turns "user[:group]" (numbers or names) into uid and gid; empty means root. */
+export async function resolveUser(spec: string, lookup: UserLookup, where: string): Promise<{ uid: number; gid: number }> {
+  if (spec === '') return { uid: 0, gid: 0 };
+  const [u = '', g] = spec.split(':', 2);
+  let uid: number;
+  let gid: number;
+  if (NUMERIC.test(u)) {
+    uid = Number(u);
+    gid = (await lookupUid(lookup, u)) ?? uid;
+  } else {
+    const found = await lookup.user(u);
+    if (!found) throw new AgentError('BERTH_ERR_TASK_INVALID', `${where}: user ${JSON.stringify(u)} not found in the image's /etc/passwd`);
+    ({ uid, gid } = found);
+  }
+  if (g !== undefined && g !== '') {
+    if (NUMERIC.test(g)) gid = Number(g);
+    else {
+      const found = await lookup.group(g);
+      if (found === undefined) throw new AgentError('BERTH_ERR_TASK_INVALID', `${where}: group ${JSON.stringify(g)} not found in the image's /etc/group`);
+      gid = found;
+    }
+  }
+  return { uid, gid };
+}
+
+// A numeric uid with no group takes its primary gid from /etc/passwd when listed there.
+async function lookupUid(lookup: UserLookup, uid: string): Promise<number | undefined> {
+  return (await lookup.user(`#${uid}`))?.gid;
+}
+
+/** imageUserLookup reads /etc/passwd and /etc/group from the topmost layer that has them. */
+export function imageUserLookup(lowerDirs: string[]): UserLookup {
+  const readDb = async (file: string): Promise<string[][]> => {
+    for (const dir of lowerDirs) {
+      const path = `${dir}/etc/${file}`;
+      // Only a regular file: a symlink would be resolved on the host, not in the image.
+      const st = await lstat(path).catch(() => undefined);
+      if (!st) continue;
+      if (!st.isFile()) return [];
+      return (await readFile(path, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+    }
+    return [];
+  };
+  return {
+    async user(name) {
+      const byUid = name.startsWith('#') ? name.slice(1) : undefined;
+      const row = (await readDb('passwd')).find((r) => (byUid !== undefined ? r[2] === byUid : r[0] === name));
+      return row && NUMERIC.test(row[2] ?? '') && NUMERIC.test(row[3] ?? '') ? { uid: Number(row[2]), gid: Number(row[3]) } : undefined;
+    },
+    async group(name) {
+      const row = (await readDb('group')).find((r) => r[0] === name);
+      return row && NUMERIC.test(row[2] ?? '') ? Number(row[2]) : undefined;
+    },
+  };
+}
+
+/** buildContainerSpec combines a task's template with its image's defaults. */
+export async function buildContainerSpec(task: TaskAssignment, id: string, image: ResolvedImage,
+  lookup: UserLookup = imageUserLookup(image.lowerDirs)): Promise<ContainerSpec> {
+  const tpl = task.template;
+  const where = `task ${task.namespace}/${task.name}`;
+  if (!tpl) throw new AgentError('BERTH_ERR_TASK_INVALID', `${where}: no template`);
+  const args = tpl.command.length > 0 ? tpl.command : [...image.config.entrypoint, ...image.config.cmd];
+  if (args.length === 0) {
+    throw new AgentError('BERTH_ERR_TASK_INVALID', `${where}: no command: the image has no Entrypoint or Cmd and the template gives none`);
+  }
+  const { uid, gid } = await resolveUser(tpl.user || image.config.user, lookup, where);
+  const r = tpl.resources;
+  const limits: ContainerSpec['limits'] = {};
+  if (r && r.cpuCores > 0) limits.cpuCores = r.cpuCores;
+  if (r && r.memoryBytes > 0) limits.memoryBytes = r.memoryBytes;
+  if (r && r.pids > 0) limits.pids = r.pids;
+  return {
+    id,
+    hostname: task.name,
+    lowerDirs: image.lowerDirs,
+    args,
+    env: mergeEnv(image.config.env, tpl.env),
+    cwd: tpl.workingDir || image.config.workingDir || '/',
+    uid,
+    gid,
+    limits,
+    labels: {
+      [LABEL_NAMESPACE]: task.namespace,
+      [LABEL_SERVICE]: task.service,
+      [LABEL_TASK]: task.name,
+      [LABEL_UID]: task.uid,
+      [LABEL_IMAGE]: tpl.image,
+      [LABEL_IMAGE_DIGEST]: image.digest,
+      [LABEL_REVISION]: String(task.revision),
+    },
+  };
+}

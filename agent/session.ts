@@ -1,0 +1,205 @@
+/**
+ * The agent's session with the control plane: one bidirectional gRPC stream, dialled out.
+ * Register first, then heartbeat at the interval the gateway acks with; desired tasks flow down,
+ * task status flows up (a full report after each registration, then changes). On any stream
+ * error or end it reconnects with capped, jittered exponential backoff, rotating through servers.
+ */
+import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import {
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type Register, type TaskAssignment, type TaskStatus,
+} from '../proto/gen/berth/v1/agent.js';
+import { messageOf } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
+import type { TaskStatusView } from './reconciler-status.js';
+
+/** INITIAL_BACKOFF_MS is the first reconnect delay. */
+export const INITIAL_BACKOFF_MS = 250;
+/** MAX_BACKOFF_MS caps the reconnect delay. */
+export const MAX_BACKOFF_MS = 5_000;
+/** DEFAULT_HEARTBEAT_INTERVAL_MS is used when the ack does not say. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+/** REGISTER_TIMEOUT_MS bounds the wait for RegisterAck before the attempt is abandoned. */
+export const REGISTER_TIMEOUT_MS = 10_000;
+const KEEPALIVE_TIME_MS = 10_000;
+const KEEPALIVE_TIMEOUT_MS = 5_000;
+
+/** TaskSink is the part of the reconciler the session drives. */
+export interface TaskSink {
+  setDesired(tasks: TaskAssignment[]): void;
+  statuses(): TaskStatusView[];
+}
+
+/** SessionOptions configures the session; `register` is called per attempt so it can refresh facts. */
+export interface SessionOptions {
+  servers: string[];
+  register: () => Promise<Register> | Register;
+  tasks: TaskSink;
+  log?: Logger;
+  credentials?: ChannelCredentials;
+  onConnectedChange?: (connected: boolean) => void;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** backoffDelayMs is attempt n's delay: initial·2ⁿ capped at max, times a jitter factor in [0.5, 1). */
+export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (0.5 + random() / 2));
+}
+
+/** toProtoStatus converts a status for the wire. */
+export function toProtoStatus(s: TaskStatusView): TaskStatus {
+  return {
+    namespace: s.namespace, name: s.name, uid: s.uid, phase: s.phase, containerId: s.containerId ?? '', pid: s.pid ?? 0,
+    ip: '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
+    restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
+  };
+}
+
+/** AgentSession keeps the agent connected; it never throws out of its loop. */
+export class AgentSession {
+  private readonly log: Logger;
+  private closed = false;
+  private registered = false;
+  private call?: ClientDuplexStream<AgentMessage, ControlMessage>;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private readonly pending = new Map<string, TaskStatusView>();
+  private flushQueued = false;
+
+  constructor(private readonly opts: SessionOptions) {
+    if (opts.servers.length === 0) throw new Error('at least one control-plane server is required');
+    this.log = opts.log ?? silentLogger;
+  }
+
+  /** start begins connecting in the background. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** isRegistered tells whether the gateway has acknowledged this session. */
+  get isRegistered(): boolean {
+    return this.registered;
+  }
+
+  /** report queues one task's status change; changes are sent in batches while registered. */
+  report(status: TaskStatusView): void {
+    if (!this.registered) return; // the full report after the next registration carries it
+    this.pending.set(`${status.namespace}/${status.name}/${status.uid}`, status);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      const tasks = [...this.pending.values()].map(toProtoStatus);
+      this.pending.clear();
+      if (tasks.length > 0) this.send({ msg: { $case: 'taskStatus', value: { tasks, full: false } } });
+    });
+  }
+
+  /** close ends the stream and the reconnect loop. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.call?.cancel();
+    this.wake?.();
+    await this.loop;
+  }
+
+  private send(msg: AgentMessage): void {
+    if (!this.call || !this.registered) return;
+    try {
+      this.call.write(msg);
+    } catch (err) {
+      this.log.warn('session write failed', { error: messageOf(err) });
+    }
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    for (let i = 0; !this.closed; i++) {
+      const server = this.opts.servers[i % this.opts.servers.length]!;
+      let wasRegistered = false;
+      try {
+        wasRegistered = await this.attempt(server);
+      } catch (err) {
+        this.log.error('session attempt failed', { server, error: messageOf(err) });
+      }
+      if (this.closed) break;
+      if (wasRegistered) attempt = 0;
+      const delay = backoffDelayMs(attempt++, this.opts.initialBackoffMs ?? INITIAL_BACKOFF_MS, this.opts.maxBackoffMs ?? MAX_BACKOFF_MS);
+      this.log.debug('reconnecting', { delayMs: delay });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => { clearTimeout(t); resolve(); };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** attempt runs one stream to its end; it resolves true if the session got registered. */
+  private async attempt(server: string): Promise<boolean> {
+    const register = await this.opts.register();
+    const client = new AgentGatewayClient(server, this.opts.credentials ?? credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    const call = client.session();
+    this.call = call;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let wasRegistered = false;
+    const registerTimer = setTimeout(() => {
+      this.log.warn('no RegisterAck in time; retrying', { server, timeoutMs: REGISTER_TIMEOUT_MS });
+      call.cancel();
+    }, REGISTER_TIMEOUT_MS);
+    try {
+      await new Promise<void>((resolve) => {
+        let done = false;
+        const finish = (why: string, err?: unknown) => {
+          if (done) return;
+          done = true;
+          if (!this.closed) this.log.warn('session ended', { server, why, ...(err ? { error: messageOf(err) } : {}) });
+          resolve();
+        };
+        call.on('data', (msg: ControlMessage) => {
+          const m = msg.msg;
+          if (!m) return;
+          switch (m.$case) {
+            case 'registerAck': {
+              clearTimeout(registerTimer);
+              this.registered = wasRegistered = true;
+              this.opts.onConnectedChange?.(true);
+              const every = m.value.heartbeatIntervalMs > 0 ? m.value.heartbeatIntervalMs : DEFAULT_HEARTBEAT_INTERVAL_MS;
+              this.log.info('registered', { server, node: m.value.nodeName, heartbeatMs: every });
+              heartbeat = setInterval(() => this.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), every);
+              this.send({ msg: { $case: 'taskStatus', value: { tasks: this.opts.tasks.statuses().map(toProtoStatus), full: true } } });
+              break;
+            }
+            case 'desiredTasks':
+              if (!this.registered) break;
+              this.log.debug('desired tasks', { count: m.value.tasks.length });
+              this.opts.tasks.setDesired(m.value.tasks);
+              break;
+            case 'error':
+              this.log.error('gateway refused the session', { code: m.value.code, message: m.value.message });
+              call.cancel();
+              break;
+          }
+        });
+        call.on('error', (err) => finish('error', err));
+        call.on('end', () => finish('end'));
+        call.on('close', () => finish('close'));
+        call.write({ msg: { $case: 'register', value: register } });
+      });
+    } finally {
+      clearTimeout(registerTimer);
+      if (heartbeat) clearInterval(heartbeat);
+      if (this.registered) this.opts.onConnectedChange?.(false);
+      this.registered = false;
+      this.pending.clear();
+      this.call = undefined;
+      call.cancel();
+      client.close();
+    }
+    return wasRegistered;
+  }
+}
