@@ -50,6 +50,46 @@ export interface ContainerTemplate {
   user?: string;
   resources?: Partial<Resources>;
   ports?: PortSpec[];
+  /** health is admitted and stored; probes are acted on by the agent from a later issue. */
+  health?: HealthSpec;
+  /** restart is admitted and stored; restart policies are acted on from a later issue. */
+  restart?: RestartSpec;
+  /** security is admitted and stored; the runtime applies it from a later issue. */
+  security?: SecuritySpec;
+}
+
+/** HealthSpec is one probe (http, exec or tcp) and its timing. */
+export interface HealthSpec {
+  http?: { path: string; port: number };
+  exec?: { command: string[] };
+  tcp?: { port: number };
+  intervalSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
+
+/** RestartSpec says when the agent restarts a task's container and how fast. */
+export interface RestartSpec {
+  policy: 'always' | 'on-failure' | 'never';
+  backoffSeconds?: number;
+  maxBackoffSeconds?: number;
+}
+
+/** SecuritySpec hardens a container beyond the defaults. */
+export interface SecuritySpec {
+  readOnlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  userNamespace?: boolean;
+}
+
+/** UpdateSpec is the rolling-update strategy; admitted and stored, acted on from the rollout issue. */
+export interface UpdateSpec {
+  maxSurge?: number;
+  maxUnavailable?: number;
+  minReadySeconds?: number;
+  progressDeadlineSeconds?: number;
+  autoRollback?: boolean;
 }
 
 /** ServiceSpec is the user's desired state for a replicated service. */
@@ -58,6 +98,7 @@ export interface ServiceSpec {
   template: ContainerTemplate;
   placement?: { constraints?: string[]; spread?: string; strategy?: 'spread' | 'binpack' };
   mode?: 'replicated' | 'global';
+  update?: UpdateSpec;
 }
 
 /** ServiceStatus is written by the service controller. */

@@ -1,0 +1,34 @@
+/** The REST API (fastify): JSON only, every body schema-validated, unknown fields refused. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { installErrorHandlers } from './errors.js';
+import { registerReadRoutes } from './routes-read.js';
+import { registerServiceRoutes } from './routes-services.js';
+
+/** API_BODY_LIMIT_BYTES caps request bodies; a service spec is a few KiB. */
+export const API_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** buildApi assembles the fastify app over store without listening (tests may inject()). */
+export function buildApi(store: Store, log: Logger): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: API_BODY_LIMIT_BYTES,
+    // Reject unknown properties instead of silently dropping them; never coerce types.
+    // allErrors is on (the brief suggested off) because ajv checks `required` before
+    // `additionalProperties`: a typo like "imagee" must be reported as the unknown field it is,
+    // not as "image: required". The error handler picks the most telling error (pickSchemaError).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, allowUnionTypes: true } },
+  });
+  // Only JSON bodies: without the default text/plain parser fastify answers 415 for anything else.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandlers(app, log);
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'GET' || reply.statusCode >= 400) {
+      log.info(`${req.method} ${req.url} ${reply.statusCode}`, { ms: Math.round(reply.elapsedTime) });
+    }
+  });
+  registerReadRoutes(app, store);
+  registerServiceRoutes(app, store);
+  return app;
+}

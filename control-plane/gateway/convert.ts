@@ -1,0 +1,62 @@
+/** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
+import type { ContainerTemplate as ProtoTemplate, Register, TaskAssignment, TaskStatus as ProtoTaskStatus } from '../../proto/gen/berth/v1/agent.js';
+import type { ContainerTemplate, Node, Task, TaskPhase, TaskStatus } from '../objects/types.js';
+
+const PHASES: ReadonlySet<string> = new Set<TaskPhase>(['pending', 'assigned', 'preparing', 'starting', 'running', 'succeeded', 'failed', 'lost', 'stopped']);
+
+/** toProtoTemplate converts a stored template; absent quantities become 0 ("no limit"). */
+export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
+  return {
+    image: t.image,
+    command: [...(t.command ?? [])],
+    env: { ...(t.env ?? {}) },
+    workingDir: t.workingDir ?? '',
+    user: t.user ?? '',
+    resources: { cpuCores: t.resources?.cpu ?? 0, memoryBytes: t.resources?.memory ?? 0, pids: t.resources?.pids ?? 0 },
+    ports: (t.ports ?? []).map((p) => ({ name: p.name ?? '', containerPort: p.containerPort, hostPort: p.hostPort ?? 0, protocol: p.protocol })),
+  };
+}
+
+/** toAssignment converts a stored task into what its node's agent receives. */
+export function toAssignment(t: Task): TaskAssignment {
+  return {
+    namespace: t.metadata.namespace ?? '',
+    service: t.spec.service,
+    name: t.metadata.name,
+    uid: t.metadata.uid,
+    desiredState: t.spec.desiredState,
+    template: toProtoTemplate(t.spec.template),
+    revision: t.spec.revision,
+  };
+}
+
+/** fromProtoStatus converts an agent's report into a stored status; undefined for an unknown phase. */
+export function fromProtoStatus(s: ProtoTaskStatus): TaskStatus | undefined {
+  if (!PHASES.has(s.phase)) return undefined;
+  const out: TaskStatus = { phase: s.phase as TaskPhase, restarts: s.restarts };
+  if (s.containerId) out.containerId = s.containerId;
+  if (s.pid) out.pid = s.pid;
+  if (s.ip) out.ip = s.ip;
+  if (s.hasExitCode) out.exitCode = s.exitCode;
+  if (s.reason) out.reason = s.reason;
+  if (s.message) out.message = s.message;
+  if (s.startedAt) out.startedAt = s.startedAt;
+  if (s.finishedAt) out.finishedAt = s.finishedAt;
+  if (s.imageDigest) out.imageDigest = s.imageDigest;
+  return out;
+}
+
+/** nodeStatusFrom builds a node's reported status from its Register; conditions are left to the caller. */
+export function nodeStatusFrom(r: Register, conditions: Node['status']['conditions']): Node['status'] {
+  const capacity = { cpu: r.capacity?.cpuCores ?? 0, memory: r.capacity?.memoryBytes ?? 0, pids: r.capacity?.pids ?? 0 };
+  return {
+    capacity,
+    allocatable: { ...capacity },
+    addresses: r.addresses.map((a) => ({ type: 'InternalIP' as const, address: a.address })),
+    metricsUrl: r.metricsUrl,
+    conditions,
+    agentVersion: r.agentVersion,
+    cgroupVersion: r.cgroupVersion,
+    lastHeartbeatTime: new Date().toISOString(),
+  };
+}

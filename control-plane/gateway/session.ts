@@ -1,0 +1,216 @@
+/**
+ * One agent session: Register first, then heartbeats (each refreshes the node's lease) and task
+ * status reports; the gateway pushes the node's full desired task set whenever it changes.
+ * Ending the stream revokes nothing: the lease expires by itself and that marks the node not Ready.
+ */
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { Etcd3, Lease } from 'etcd3';
+import type { AgentMessage, ControlMessage, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { setCondition } from '../objects/conditions.js';
+import { checkDnsLabel } from '../objects/names.js';
+import type { Node, Task } from '../objects/types.js';
+import { nodeKey, nodeLeaseKey, taskKey } from '../store/keys.js';
+import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
+import type { Store } from '../store/store.js';
+import { fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
+
+/** PUSH_DEBOUNCE_MS coalesces bursts of task changes into one DesiredTasks message. */
+export const PUSH_DEBOUNCE_MS = 20;
+const NODE_UPSERT_ATTEMPTS = 8;
+
+/** SessionDeps is what a session needs from the gateway. */
+export interface SessionDeps {
+  client: Etcd3;
+  store: Store;
+  inf: Informers;
+  log: Logger;
+  leaseTtlSeconds: number;
+  /** claim registers this session as the node's current one, replacing (closing) an older one. */
+  claim(node: string, s: Session): void;
+  release(node: string, s: Session): void;
+}
+
+/** Session serves one AgentGateway.Session stream. */
+export class Session {
+  readonly id = randomUUID();
+  private nodeName: string | undefined;
+  private lease: Lease | undefined;
+  private closed = false;
+  private chain: Promise<void> = Promise.resolve();
+  private pushTimer: NodeJS.Timeout | undefined;
+  private lastPushed = '';
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly call: ServerDuplexStream<AgentMessage, ControlMessage>, private readonly deps: SessionDeps) {
+    call.on('data', (m: AgentMessage) => {
+      // Handle messages strictly in order: a status report must not overtake its Register.
+      this.chain = this.chain.then(() => this.onMessage(m)).catch((err: Error) => {
+        // Unexpected (etcd unreachable...): end the session so the agent reconnects and starts over.
+        this.deps.log.error('session message failed', { node: this.nodeName, err });
+        this.fail('BERTH_ERR_INTERNAL', `control plane error: ${err.message}`);
+      });
+    });
+    call.on('end', () => this.close('stream ended'));
+    call.on('error', (err) => this.close(`stream error: ${err.message}`));
+    call.on('cancelled', () => this.close('cancelled'));
+  }
+
+  /** fail sends a SessionError and ends the stream. */
+  fail(code: ErrorCode, message: string): void {
+    if (!this.closed) {
+      this.send({ msg: { $case: 'error', value: { code, message } } });
+      this.call.end();
+    }
+    this.close(message);
+  }
+
+  /** close stops pushes and heartbeats; idempotent. */
+  close(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pushTimer) clearTimeout(this.pushTimer);
+    this.unsubscribe?.();
+    this.lease?.release();
+    if (this.nodeName) {
+      this.deps.release(this.nodeName, this);
+      this.deps.log.info('agent session closed', { node: this.nodeName, why });
+    }
+    try {
+      this.call.end();
+    } catch {
+      // already ended
+    }
+  }
+
+  private send(m: ControlMessage): void {
+    if (!this.closed && !this.call.destroyed && this.call.writable) this.call.write(m);
+  }
+
+  private async onMessage(m: AgentMessage): Promise<void> {
+    if (this.closed || !m.msg) return;
+    if (this.nodeName === undefined) {
+      if (m.msg.$case !== 'register') return this.fail('BERTH_ERR_REGISTER_REQUIRED', 'the first message of a session must be register');
+      return this.register(m.msg.value);
+    }
+    switch (m.msg.$case) {
+      case 'register': return this.fail('BERTH_ERR_REGISTER_REQUIRED', 'register was already received on this session');
+      case 'heartbeat': return this.heartbeat();
+      case 'taskStatus': return this.reportStatus(m.msg.value);
+    }
+  }
+
+  private async register(r: Register): Promise<void> {
+    const why = checkDnsLabel(r.nodeName);
+    if (why) return this.fail('BERTH_ERR_INVALID_NODE_NAME', `node name ${why}`);
+    this.nodeName = r.nodeName;
+    this.deps.claim(r.nodeName, this);
+    // Lease first, node second: the lifecycle controller then never sees a Ready node without a lease.
+    await this.grantLease();
+    await this.upsertNode(r);
+    if (this.closed) return;
+    const ttlMs = this.deps.leaseTtlSeconds * 1000;
+    this.send({ msg: { $case: 'registerAck', value: { nodeName: r.nodeName, heartbeatIntervalMs: Math.floor(ttlMs / 3), leaseTtlMs: ttlMs } } });
+    this.deps.log.info('agent registered', { node: r.nodeName, session: this.id, agentVersion: r.agentVersion });
+    this.unsubscribe = this.deps.inf.tasks.onChange((e) => {
+      if (e.object?.spec.nodeName === this.nodeName || e.previous?.spec.nodeName === this.nodeName) this.schedulePush();
+    });
+    this.push();
+  }
+
+  private async grantLease(): Promise<void> {
+    const lease = this.deps.client.lease(this.deps.leaseTtlSeconds, { autoKeepAlive: false });
+    const id = await lease.grant();
+    this.lease?.release();
+    this.lease = lease;
+    const value: NodeLease = { nodeName: this.nodeName!, sessionId: this.id, connectedAt: new Date().toISOString() };
+    await this.deps.store.putLeased(nodeLeaseKey(this.nodeName!), value, id);
+  }
+
+  private async upsertNode(r: Register): Promise<void> {
+    const key = nodeKey(r.nodeName);
+    const ready = { type: 'Ready', status: 'True' as const, reason: 'AgentConnected', message: 'the agent holds a live session and heartbeat lease' };
+    for (let i = 0; i < NODE_UPSERT_ATTEMPTS; i++) {
+      const cur = await this.deps.store.get<Node>(key);
+      const now = new Date().toISOString();
+      if (!cur) {
+        // Agent labels apply on first registration only; afterwards admins own metadata.labels.
+        const node: Node = {
+          kind: 'Node',
+          metadata: { name: r.nodeName, uid: randomUUID(), generation: 1, labels: { ...r.labels }, createdAt: now },
+          spec: { unschedulable: false, taints: [] },
+          status: nodeStatusFrom(r, setCondition([], ready, now).conditions),
+        };
+        if ((await this.deps.store.create(key, node)).ok) return;
+        continue;
+      }
+      const next = structuredClone(cur);
+      next.status = nodeStatusFrom(r, setCondition(cur.status?.conditions, ready, now).conditions);
+      if ((await this.deps.store.update(key, next, cur.metadata.resourceVersion!)).ok) return;
+    }
+    throw new Error(`cannot record node ${r.nodeName}: too many conflicting writes`);
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.lease!.keepaliveOnce();
+    } catch (err) {
+      // The lease expired (the node was marked not Ready); start a new one so it becomes Ready again.
+      this.deps.log.warn('heartbeat lease lost; granting a new one', { node: this.nodeName, err });
+      if (!this.closed) await this.grantLease();
+    }
+  }
+
+  private schedulePush(): void {
+    if (this.pushTimer || this.closed) return;
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = undefined;
+      this.push();
+    }, PUSH_DEBOUNCE_MS);
+  }
+
+  private push(): void {
+    const tasks = this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!)
+      .map(toAssignment)
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    const encoded = JSON.stringify(tasks);
+    if (encoded === this.lastPushed) return;
+    this.lastPushed = encoded;
+    this.send({ msg: { $case: 'desiredTasks', value: { tasks } } });
+  }
+
+  private async reportStatus(report: TaskStatusReport): Promise<void> {
+    const node = this.nodeName!;
+    const seen = new Set<string>();
+    for (const s of report.tasks) {
+      const task = this.deps.inf.tasks.byIndex(TASKS_BY_NAME, `${s.namespace}/${s.name}`).find((t) => t.metadata.uid === s.uid && t.spec.nodeName === node);
+      if (!task) continue; // deleted meanwhile, or not ours: nothing to record
+      seen.add(task.metadata.uid);
+      const status = fromProtoStatus(s);
+      if (!status) {
+        this.deps.log.warn('ignoring status with unknown phase', { node, task: s.name, phase: s.phase });
+        continue;
+      }
+      await this.writeStatus(task, () => status);
+    }
+    if (!report.full) return;
+    for (const task of this.deps.inf.tasks.byIndex(TASKS_BY_NODE, node)) {
+      if (seen.has(task.metadata.uid) || task.status.phase !== 'running') continue;
+      await this.writeStatus(task, (cur) => ({ ...cur, phase: 'lost', reason: 'AgentLostTask', message: `the agent on ${node} no longer knows this task` }));
+    }
+  }
+
+  private async writeStatus(task: Task, next: (cur: Task['status']) => Task['status']): Promise<void> {
+    const key = taskKey(task.metadata.namespace!, task.spec.service, task.metadata.name);
+    const r = await this.deps.store.mutate<Task>(key, (cur) => {
+      if (cur.metadata.uid !== task.metadata.uid) return undefined;
+      const status = next(cur.status);
+      if (isDeepStrictEqual(status, cur.status)) return undefined;
+      return { ...cur, status };
+    }, task);
+    if (!r.ok && r.reason !== 'NotFound') this.deps.log.warn('task status not recorded', { task: key, reason: r.reason });
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/** berth-control-plane: the API, agent gateway, controllers and (by default) an embedded etcd. */
+import { Command, InvalidArgumentError } from 'commander';
+import { BerthError } from './errors.js';
+import { killEmbeddedEtcdsSync } from './etcd/embedded.js';
+import { createLogger, isLogLevel, type LogLevel } from './log.js';
+import { startControlPlane, type ControlPlane } from './server.js';
+import { berthVersion } from './version.js';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number 1-65535');
+  return n;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return n;
+}
+
+function level(v: string): LogLevel {
+  if (!isLogLevel(v)) throw new InvalidArgumentError('must be debug, info, warn or error');
+  return v;
+}
+
+const program = new Command('berth-control-plane')
+  .description('berth control plane: REST API, agent gateway, controllers and scheduler')
+  .version(berthVersion())
+  .option('--listen <addr:port>', 'REST API address', '0.0.0.0:7480')
+  .option('--gateway-listen <addr:port>', 'agent gateway (gRPC) address', '0.0.0.0:7481')
+  .option('--etcd <urls>', 'external etcd endpoints, comma-separated (default: start an embedded etcd)')
+  .option('--data-dir <dir>', 'state directory (embedded etcd data and log)', '/var/lib/berth/control-plane')
+  .option('--etcd-client-port <n>', 'embedded etcd client port on 127.0.0.1', port, 2379)
+  .option('--etcd-peer-port <n>', 'embedded etcd peer port on 127.0.0.1', port, 2380)
+  .option('--node-lease-ttl <seconds>', 'node heartbeat lease TTL', positiveInt, 10)
+  .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel);
+
+program.parse();
+const o = program.opts<{
+  listen: string; gatewayListen: string; etcd?: string; dataDir: string;
+  etcdClientPort: number; etcdPeerPort: number; nodeLeaseTtl: number; logLevel: LogLevel;
+}>();
+const log = createLogger(o.logLevel);
+
+let cp: ControlPlane | undefined;
+let exiting = false;
+
+async function shutdown(signal: string): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  log.info('shutting down', { signal });
+  await cp?.stop();
+  process.exit(0);
+}
+
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(ev, (err: unknown) => {
+    log.error(`fatal ${ev}`, { err: err instanceof Error ? err.stack ?? err.message : String(err) });
+    // The exit hook also kills the embedded etcd; kill it here too in case exit hooks are skipped.
+    killEmbeddedEtcdsSync();
+    process.exit(1);
+  });
+}
+
+try {
+  cp = await startControlPlane({
+    listen: o.listen,
+    gatewayListen: o.gatewayListen,
+    etcd: o.etcd?.split(',').map((s) => s.trim()),
+    dataDir: o.dataDir,
+    etcdClientPort: o.etcdClientPort,
+    etcdPeerPort: o.etcdPeerPort,
+    nodeLeaseTtlSeconds: o.nodeLeaseTtl,
+    log,
+  });
+  if (exiting) await cp.stop();
+} catch (err) {
+  const code = err instanceof BerthError ? `${err.code}: ` : '';
+  log.error(`cannot start: ${code}${(err as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,101 @@
+/**
+ * schedule(snapshot, tasks) → plan: pure, deterministic and bounded. Tasks are placed one after
+ * another against a private copy of the snapshot, so a batch accounts for its own placements.
+ */
+import { attributeOf } from '../objects/constraints.js';
+import { filterConstraints } from './filter-constraints.js';
+import { filterPorts } from './filter-ports.js';
+import { filterReady } from './filter-ready.js';
+import { filterResources } from './filter-resources.js';
+import { filterTaints } from './filter-taints.js';
+import { filterUnschedulable } from './filter-unschedulable.js';
+import { scoreAllocation } from './score-allocation.js';
+import { scoreSpread } from './score-spread.js';
+import { scoreTopologySpread } from './score-topology-spread.js';
+import type { FilterContext, NodeFilter, NodeInfo, NodeScorer, Plan, Reason, Snapshot, TaskRequest } from './types.js';
+
+/**
+ * FILTERS run cheapest first: boolean flags (ready, cordoned, taints) cost nothing; constraints
+ * parse nothing at run time but compare strings; ports probe a set; resources do arithmetic and
+ * are the most informative rejection, so they come last.
+ */
+export const FILTERS: readonly NodeFilter[] = [filterReady, filterUnschedulable, filterTaints, filterConstraints, filterPorts, filterResources];
+
+/** SCORERS are summed with their weights: topology spread, then node spread, then allocation. */
+export const SCORERS: readonly NodeScorer[] = [scoreTopologySpread, scoreSpread, scoreAllocation];
+
+/** MAX_SCORED_NODES bounds scoring on big clusters: feasible nodes past this many are not scored. */
+export const MAX_SCORED_NODES = 256;
+
+function cloneNode(n: NodeInfo): NodeInfo {
+  return { ...n, allocated: { ...n.allocated }, tasksByService: new Map(n.tasksByService), hostPorts: new Set(n.hostPorts) };
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+/** explain renders counted reasons as "0/3 nodes fit: 2 insufficient memory, 1 not ready". */
+export function explain(total: number, reasons: Partial<Record<Reason, number>>): string {
+  if (total === 0) return '0/0 nodes fit: no nodes are registered';
+  const parts = Object.entries(reasons).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([r, n]) => `${n} ${r}`);
+  return `0/${total} nodes fit: ${parts.join(', ')}`;
+}
+
+function spreadCountsFor(task: TaskRequest, nodes: NodeInfo[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  if (task.spread === undefined) return counts;
+  for (const n of nodes) {
+    const v = attributeOf(task.spread, n);
+    if (v === undefined) continue;
+    counts.set(v, (counts.get(v) ?? 0) + (n.tasksByService.get(task.service) ?? 0));
+  }
+  return counts;
+}
+
+/** schedule places each task on the best feasible node or explains why none fits. */
+export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Plan {
+  const nodes = snapshot.nodes.map(cloneNode).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const plan: Plan = { placements: [], unplaced: [] };
+  for (const task of tasks) {
+    const ctx: FilterContext = { task, spreadCounts: spreadCountsFor(task, nodes) };
+    const reasons: Partial<Record<Reason, number>> = {};
+    let best: NodeInfo | undefined;
+    let bestScore = -Infinity;
+    let scored = 0;
+    // Start at a task-seeded offset so the scoring sample differs per task yet stays reproducible.
+    const offset = nodes.length > MAX_SCORED_NODES ? hash(task.name) % nodes.length : 0;
+    for (let i = 0; i < nodes.length && scored < MAX_SCORED_NODES; i++) {
+      const node = nodes[(offset + i) % nodes.length]!;
+      let rejected: Reason | undefined;
+      for (const f of FILTERS) {
+        rejected = f.check(node, ctx);
+        if (rejected) break;
+      }
+      if (rejected) {
+        reasons[rejected] = (reasons[rejected] ?? 0) + 1;
+        continue;
+      }
+      scored++;
+      let score = 0;
+      for (const s of SCORERS) score += s.weight * s.score(node, ctx);
+      if (score > bestScore || (score === bestScore && best !== undefined && node.name < best.name)) {
+        best = node;
+        bestScore = score;
+      }
+    }
+    if (!best) {
+      plan.unplaced.push({ taskKey: task.key, reasons, message: explain(nodes.length, reasons) });
+      continue;
+    }
+    best.allocated.cpu += task.resources.cpu;
+    best.allocated.memory += task.resources.memory;
+    best.allocated.pids += task.resources.pids;
+    best.tasksByService.set(task.service, (best.tasksByService.get(task.service) ?? 0) + 1);
+    for (const p of task.hostPorts) best.hostPorts.add(p);
+    plan.placements.push({ taskKey: task.key, nodeName: best.name });
+  }
+  return plan;
+}

@@ -1,0 +1,85 @@
+/**
+ * Types of the pure scheduler: an in-memory snapshot in, a plan out. Nothing here touches etcd;
+ * the scheduler loop (controllers/scheduler-loop.ts) builds snapshots and commits plans.
+ */
+import type { Constraint } from '../objects/constraints.js';
+import type { Resources } from '../objects/types.js';
+
+/** NodeInfo is what the scheduler knows of one node: identity, health and current allocations. */
+export interface NodeInfo {
+  name: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  unschedulable: boolean;
+  taints: { key: string; value?: string; effect: 'NoSchedule' }[];
+  allocatable: Resources;
+  /** allocated sums the resources of the tasks already on the node. */
+  allocated: Resources;
+  /** tasksByService counts tasks on the node per "<ns>/<service>". */
+  tasksByService: Map<string, number>;
+  /** hostPorts holds "<port>/<protocol>" already published on the node. */
+  hostPorts: Set<string>;
+}
+
+/** TaskRequest is one task to place, with its requirements pre-parsed. */
+export interface TaskRequest {
+  key: string;
+  name: string;
+  /** service is "<ns>/<service>", the unit that spreading counts. */
+  service: string;
+  resources: Resources;
+  hostPorts: string[];
+  constraints: Constraint[];
+  /** spread is a node attribute (node.labels.zone) to spread over, besides nodes themselves. */
+  spread?: string;
+  strategy: 'spread' | 'binpack';
+}
+
+/** Snapshot is the cluster as the scheduler sees it. */
+export interface Snapshot {
+  nodes: NodeInfo[];
+}
+
+/** Reason is why a filter rejected a node; it is counted in an unplaced task's message. */
+export type Reason =
+  | 'not ready' | 'cordoned' | 'tainted' | 'constraints not met' | 'host port in use'
+  | 'insufficient cpu' | 'insufficient memory' | 'insufficient pids';
+
+/** FilterContext is what filters and scorers see besides the node. */
+export interface FilterContext {
+  task: TaskRequest;
+  /** spreadCounts counts the service's tasks per value of task.spread (when set). */
+  spreadCounts: Map<string, number>;
+}
+
+/** NodeFilter rejects a node with a reason, or returns undefined when it fits. */
+export interface NodeFilter {
+  name: string;
+  check: (node: NodeInfo, ctx: FilterContext) => Reason | undefined;
+}
+
+/** NodeScorer rates a feasible node; higher is better. weight scales it against other scorers. */
+export interface NodeScorer {
+  name: string;
+  weight: number;
+  score: (node: NodeInfo, ctx: FilterContext) => number;
+}
+
+/** Placement assigns one task to one node. */
+export interface Placement {
+  taskKey: string;
+  nodeName: string;
+}
+
+/** Unplaced is a task no node fits, with the counted reasons and a message for people. */
+export interface Unplaced {
+  taskKey: string;
+  reasons: Partial<Record<Reason, number>>;
+  message: string;
+}
+
+/** Plan is the scheduler's output for one batch. */
+export interface Plan {
+  placements: Placement[];
+  unplaced: Unplaced[];
+}

@@ -1,0 +1,101 @@
+/**
+ * startControlPlane wires one control plane: etcd (embedded or external) → store → informers →
+ * controllers → agent gateway → REST API. main.ts runs it as a process; tests run it in-process.
+ */
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { buildApi } from './api/server.js';
+import { startControllers, type Controllers } from './controllers/index.js';
+import { startEmbeddedEtcd, type EmbeddedEtcd } from './etcd/embedded.js';
+import { startGateway, type Gateway } from './gateway/server.js';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { startInformers, type Informers } from './store/informers.js';
+import { Store } from './store/store.js';
+
+/** ControlPlaneOptions mirrors berth-control-plane's flags. */
+export interface ControlPlaneOptions {
+  /** listen is the API's ADDR:PORT (port 0 picks a free one). */
+  listen: string;
+  /** gatewayListen is the agent gateway's ADDR:PORT (port 0 picks a free one). */
+  gatewayListen: string;
+  /** etcd lists external endpoints; empty or absent starts the embedded etcd. */
+  etcd?: string[];
+  dataDir: string;
+  etcdClientPort: number;
+  etcdPeerPort: number;
+  nodeLeaseTtlSeconds: number;
+  logLevel?: LogLevel;
+  log?: Logger;
+}
+
+/** ControlPlane is a running control plane; stop() is idempotent. */
+export interface ControlPlane {
+  apiUrl: string;
+  gatewayAddress: string;
+  etcdEndpoints: string[];
+  /** etcdPid is the embedded etcd's pid, when embedded. */
+  etcdPid?: number;
+  stop(): Promise<void>;
+}
+
+/** splitHostPort parses "ADDR:PORT" and "[v6]:PORT". */
+export function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  const port = Number(s.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${s}" (want ADDR:PORT)`);
+  return { host: s.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function connectable(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** startControlPlane starts every component; on failure it stops what it started and rethrows. */
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.log ?? createLogger(opts.logLevel ?? 'info');
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    while (cleanups.length > 0) {
+      const c = cleanups.pop()!;
+      await c().catch((err) => log.error('shutdown step failed', { err }));
+    }
+  };
+  try {
+    let etcd: EmbeddedEtcd | undefined;
+    let endpoints = opts.etcd?.filter((e) => e !== '') ?? [];
+    if (endpoints.length === 0) {
+      etcd = await startEmbeddedEtcd({ dataDir: opts.dataDir, clientPort: opts.etcdClientPort, peerPort: opts.etcdPeerPort, log: log.child('etcd') });
+      cleanups.push(() => etcd!.stop());
+      endpoints = [etcd.endpoint];
+    }
+    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000 });
+    cleanups.push(async () => client.close());
+    const store = new Store(client);
+    const inf: Informers = await startInformers(client, store, log.child('cache'));
+    cleanups.push(() => inf.stop());
+    const controllers: Controllers = startControllers(inf, store, log.child('controllers'));
+    cleanups.push(() => controllers.stop());
+    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway') });
+    cleanups.push(() => gateway.stop());
+    const api = buildApi(store, log.child('api'));
+    const { host, port } = splitHostPort(opts.listen);
+    await api.listen({ host, port });
+    cleanups.push(() => api.close());
+    const bound = api.server.address();
+    const apiUrl = `http://${connectable(host)}:${typeof bound === 'object' && bound ? bound.port : port}`;
+    log.info('control plane ready', { api: apiUrl, gateway: gateway.address, etcd: endpoints.join(','), dataDir: join(opts.dataDir) });
+    let stopping: Promise<void> | undefined;
+    return {
+      apiUrl,
+      gatewayAddress: gateway.address,
+      etcdEndpoints: endpoints,
+      etcdPid: etcd?.pid,
+      stop: () => (stopping ??= stopAll().then(() => log.info('control plane stopped'))),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Informers are the shared watch caches of services, tasks, nodes and node leases. Every
+ * control-plane replica runs them (the gateway needs tasks and nodes); controllers reuse them.
+ */
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '../log.js';
+import type { Node, Service, Task } from '../objects/types.js';
+import { WatchCache } from './cache.js';
+import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey } from './keys.js';
+import type { Store } from './store.js';
+
+/** NodeLease is the value stored at leases/nodes/<name>. */
+export interface NodeLease {
+  nodeName: string;
+  sessionId: string;
+  connectedAt: string;
+}
+
+/** TASKS_BY_NODE indexes tasks by spec.nodeName ("" for unplaced tasks). */
+export const TASKS_BY_NODE = 'node';
+/** TASKS_BY_SERVICE indexes tasks by "<ns>/<service>". */
+export const TASKS_BY_SERVICE = 'service';
+/** TASKS_BY_NAME indexes tasks by "<ns>/<name>" (task names are unique per namespace). */
+export const TASKS_BY_NAME = 'name';
+
+/** Informers holds the four caches; stop() cancels their watches. */
+export interface Informers {
+  services: WatchCache<Service>;
+  tasks: WatchCache<Task>;
+  nodes: WatchCache<Node>;
+  leases: WatchCache<NodeLease>;
+  stop(): Promise<void>;
+}
+
+/** startInformers lists and watches everything the control plane mirrors. */
+export async function startInformers(client: Etcd3, store: Store, log: Logger): Promise<Informers> {
+  const services = new WatchCache<Service>(client, store, 'services/', isServiceKey, log);
+  const tasks = new WatchCache<Task>(client, store, 'tasks/', isTaskKey, log);
+  const nodes = new WatchCache<Node>(client, store, 'nodes/', isNodeKey, log);
+  const leases = new WatchCache<NodeLease>(client, store, 'leases/nodes/', isNodeLeaseKey, log);
+  tasks.addIndex(TASKS_BY_NODE, (t) => [t.spec.nodeName]);
+  tasks.addIndex(TASKS_BY_SERVICE, (t) => [`${t.metadata.namespace}/${t.spec.service}`]);
+  tasks.addIndex(TASKS_BY_NAME, (t) => [`${t.metadata.namespace}/${t.metadata.name}`]);
+  const all = [services, tasks, nodes, leases];
+  await Promise.all(all.map((c) => c.start()));
+  return { services, tasks, nodes, leases, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
+}

@@ -1,0 +1,190 @@
+/**
+ * The store is the only etcd user. Objects are JSON under ROOT_PREFIX; resourceVersion is the
+ * key's mod_revision; every write is a compare-and-swap txn. Not found, conflict and already
+ * exists are values; only transport failures throw.
+ */
+import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
+import type { BerthObject } from '../objects/types.js';
+import { ROOT_PREFIX, prefixEnd } from './keys.js';
+
+/** WriteFailure is an expected reason a write did not happen. */
+export type WriteFailure = 'NotFound' | 'Conflict' | 'AlreadyExists';
+
+/** WriteResult is the outcome of one CAS write: the stored object (with resourceVersion) or why not. */
+export type WriteResult<T> = { ok: true; object: T } | { ok: false; reason: WriteFailure };
+
+/** BatchResult is the outcome of one op in a batch: the revision it was written at, or why not. */
+export type BatchResult = { ok: true; revision: string } | { ok: false; reason: WriteFailure };
+
+/** WriteOp is one write in a batch; expectedRevision is the mod_revision the key must still have. */
+export type WriteOp =
+  | { type: 'create'; key: string; object: BerthObject }
+  | { type: 'update'; key: string; object: BerthObject; expectedRevision: string }
+  | { type: 'delete'; key: string; expectedRevision: string };
+
+/** MAX_OPS_PER_TXN stays under etcd's default --max-txn-ops (128). */
+export const MAX_OPS_PER_TXN = 128;
+
+/** MUTATE_ATTEMPTS bounds read-modify-write retries on conflict. */
+export const MUTATE_ATTEMPTS = 8;
+
+const abs = (key: string): Buffer => Buffer.from(ROOT_PREFIX + key);
+
+/** decode parses a stored value and stamps resourceVersion; undefined for a non-JSON value. */
+export function decode<T>(kv: IKeyValue): T | undefined {
+  try {
+    const obj = JSON.parse(kv.value.toString()) as { metadata?: { resourceVersion?: string } };
+    if (obj && typeof obj === 'object' && obj.metadata) obj.metadata.resourceVersion = String(kv.mod_revision);
+    return obj as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function encode(obj: BerthObject): Buffer {
+  const { resourceVersion: _drop, ...metadata } = obj.metadata;
+  return Buffer.from(JSON.stringify({ ...obj, metadata }));
+}
+
+function withVersion<T extends BerthObject>(obj: T, revision: string): T {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: revision } };
+}
+
+/** Store wraps an etcd3 client with berth's key layout and CAS discipline. */
+export class Store {
+  constructor(readonly client: Etcd3) {}
+
+  /** get reads one object (linearizable); undefined when absent. */
+  async get<T extends BerthObject>(key: string): Promise<T | undefined> {
+    const res = await this.client.kv.range({ key: abs(key) });
+    const kv = res.kvs[0];
+    return kv ? decode<T>(kv) : undefined;
+  }
+
+  /** list reads every object under prefix whose relative key passes accept, with the read revision. */
+  async list<T>(prefix: string, accept: (key: string) => boolean = () => true): Promise<{ items: T[]; keys: string[]; revision: string }> {
+    const start = abs(prefix);
+    const res = await this.client.kv.range({ key: start, range_end: prefixEnd(start) });
+    const items: T[] = [];
+    const keys: string[] = [];
+    for (const kv of res.kvs) {
+      const key = kv.key.toString().slice(ROOT_PREFIX.length);
+      if (!accept(key)) continue;
+      const obj = decode<T>(kv);
+      if (obj !== undefined) {
+        items.push(obj);
+        keys.push(key);
+      }
+    }
+    return { items, keys, revision: res.header.revision };
+  }
+
+  /** create writes obj at key only if the key does not exist. */
+  async create<T extends BerthObject>(key: string, obj: T): Promise<WriteResult<T>> {
+    const [r] = await this.commit([{ type: 'create', key, object: obj }]);
+    return r!.ok ? { ok: true, object: withVersion(obj, r!.revision) } : r!;
+  }
+
+  /** update replaces obj at key only if its mod_revision is still expectedRevision. */
+  async update<T extends BerthObject>(key: string, obj: T, expectedRevision: string): Promise<WriteResult<T>> {
+    const [r] = await this.commit([{ type: 'update', key, object: obj, expectedRevision }]);
+    return r!.ok ? { ok: true, object: withVersion(obj, r!.revision) } : r!;
+  }
+
+  /** remove deletes key if it exists (and, with expectedRevision, is unchanged); returns what was deleted. */
+  async remove<T extends BerthObject>(key: string, expectedRevision?: string): Promise<WriteResult<T>> {
+    const compare: ICompare[] = expectedRevision
+      ? [{ key: abs(key), target: 'Mod', result: 'Equal', mod_revision: expectedRevision }]
+      : [{ key: abs(key), target: 'Create', result: 'Greater', create_revision: 0 }];
+    const res = await this.client.kv.txn({
+      compare,
+      success: [{ request_delete_range: { key: abs(key), prev_kv: true } }],
+      failure: [{ request_range: { key: abs(key) } }],
+    });
+    if (!res.succeeded) {
+      const exists = (res.responses[0]?.response_range.kvs.length ?? 0) > 0;
+      return { ok: false, reason: exists ? 'Conflict' : 'NotFound' };
+    }
+    const prev = res.responses[0]?.response_delete_range.prev_kvs[0];
+    const obj = prev ? decode<T>(prev) : undefined;
+    return obj ? { ok: true, object: obj } : { ok: false, reason: 'NotFound' };
+  }
+
+  /** removePrefix deletes every key under prefix (used for an object's children). */
+  async removePrefix(prefix: string): Promise<void> {
+    const start = abs(prefix);
+    await this.client.kv.deleteRange({ key: start, range_end: prefixEnd(start) });
+  }
+
+  /**
+   * commit applies ops in txns of MAX_OPS_PER_TXN, all-or-nothing per txn; when a txn's
+   * compares fail, its ops are retried one by one so each op gets its own outcome.
+   */
+  async commit(ops: WriteOp[]): Promise<BatchResult[]> {
+    const results: BatchResult[] = [];
+    for (let i = 0; i < ops.length; i += MAX_OPS_PER_TXN) {
+      const chunk = ops.slice(i, i + MAX_OPS_PER_TXN);
+      const batch = await this.txn(chunk);
+      if (batch) {
+        results.push(...batch);
+        continue;
+      }
+      if (chunk.length === 1) {
+        results.push(await this.failureOf(chunk[0]!));
+        continue;
+      }
+      for (const op of chunk) results.push(...((await this.txn([op])) ?? [await this.failureOf(op)]));
+    }
+    return results;
+  }
+
+  /**
+   * mutate is read-modify-CAS with bounded retries: fn gets a private copy of the current object
+   * and returns the new one, or undefined for "no change". NotFound when the key is absent.
+   */
+  async mutate<T extends BerthObject>(key: string, fn: (current: T) => T | undefined, first?: T): Promise<WriteResult<T> | { ok: true; object: T; unchanged: true }> {
+    let current = first ? structuredClone(first) : await this.get<T>(key);
+    for (let attempt = 0; attempt < MUTATE_ATTEMPTS; attempt++) {
+      if (!current) return { ok: false, reason: 'NotFound' };
+      const rev = current.metadata.resourceVersion!;
+      const next = fn(structuredClone(current));
+      if (next === undefined) return { ok: true, object: current, unchanged: true };
+      const r = await this.update(key, next, rev);
+      if (r.ok || r.reason !== 'Conflict') return r;
+      current = await this.get<T>(key);
+    }
+    return { ok: false, reason: 'Conflict' };
+  }
+
+  /** putLeased writes a plain JSON value bound to an etcd lease (no CAS: the lease owner is the writer). */
+  async putLeased(key: string, value: unknown, leaseId: string): Promise<void> {
+    await this.client.kv.put({ key: abs(key), value: Buffer.from(JSON.stringify(value)), lease: leaseId });
+  }
+
+  private async txn(ops: WriteOp[]): Promise<BatchResult[] | undefined> {
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    for (const op of ops) {
+      if (op.type === 'create') {
+        compare.push({ key: abs(op.key), target: 'Create', result: 'Equal', create_revision: 0 });
+        success.push({ request_put: { key: abs(op.key), value: encode(op.object) } });
+      } else if (op.type === 'update') {
+        compare.push({ key: abs(op.key), target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision });
+        success.push({ request_put: { key: abs(op.key), value: encode(op.object) } });
+      } else {
+        compare.push({ key: abs(op.key), target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision });
+        success.push({ request_delete_range: { key: abs(op.key) } });
+      }
+    }
+    const res = await this.client.kv.txn({ compare, success, failure: [] });
+    if (!res.succeeded) return undefined;
+    const revision = res.header.revision;
+    return ops.map(() => ({ ok: true, revision }));
+  }
+
+  private async failureOf(op: WriteOp): Promise<BatchResult> {
+    const exists = (await this.client.kv.range({ key: abs(op.key), count_only: true })).count !== '0';
+    if (op.type === 'create') return { ok: false, reason: exists ? 'AlreadyExists' : 'Conflict' };
+    return { ok: false, reason: exists ? 'Conflict' : 'NotFound' };
+  }
+}
