@@ -12,8 +12,9 @@ import { ImageStore } from './images/index.js';
 import { Reconciler } from './reconciler.js';
 import { AgentSession } from './session.js';
 import { createAgentMetrics, parseListen, startMetricsServer } from './metrics/index.js';
-import { agentVersion, firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
-import { createLogger, isLogLevel, type LogLevel } from './log.js';
+import { berthVersion } from '../common/version.js';
+import { firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
+import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
@@ -48,7 +49,7 @@ function option<T>(parse: (s: string) => T): (s: string) => T {
 function parseFlags(argv: string[]): Flags {
   const program = new Command('berth-agent')
     .description('berth node agent: runs this node\'s tasks as containers')
-    .version(agentVersion())
+    .version(berthVersion())
     .option('--server <addrs>', 'control-plane gateway HOST:PORT[,HOST:PORT...]', DEFAULT_GATEWAY)
     .option('--name <name>', 'node name', hostname())
     .option('--labels <k=v,...>', 'node labels', option(parseLabels), {})
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       capacity: await readCapacity(),
       addresses: [{ type: 'InternalIP', address: advertise }],
       metricsUrl: `http://${advertise}:${metricsPort}/metrics`,
-      agentVersion: agentVersion(),
+      agentVersion: berthVersion(),
       cgroupVersion: runtime.cgroupVersion,
     }),
   });

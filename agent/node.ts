@@ -1,5 +1,4 @@
 /** Facts about this host that the agent registers with: capacity, addresses, version. */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 
@@ -47,15 +46,3 @@ export function parseLabels(s: string): Record<string, string> {
   return out;
 }
 
-/** agentVersion is package.json's version (dist/agent/node.js and agent/node.ts are both two levels down). */
-export function agentVersion(): string {
-  for (const rel of ['../../package.json', '../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'berth' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location
-    }
-  }
-  return 'unknown';
-}

@@ -8,7 +8,7 @@ import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
 import type { ContainerState, Runtime } from './runtime/runtime.js';
 import type { Images } from './images/index.js';
 import { messageOf, reasonOf } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
+import { silentLogger, type Logger } from '../common/log.js';
 import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
 import { canTransition, exitReason, TERMINAL_PHASES, type TaskStatusView } from './reconciler-status.js';
 

@@ -9,7 +9,7 @@ import {
   AgentGatewayClient, type AgentMessage, type ControlMessage, type Register, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
+import { silentLogger, type Logger } from '../common/log.js';
 import type { TaskStatusView } from './reconciler-status.js';
 
 /** INITIAL_BACKOFF_MS is the first reconnect delay. */

@@ -3,9 +3,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BerthError } from './errors.js';
 import { killEmbeddedEtcdsSync } from './etcd/embedded.js';
-import { createLogger, isLogLevel, type LogLevel } from './log.js';
+import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { startControlPlane, type ControlPlane } from './server.js';
-import { berthVersion } from './version.js';
+import { berthVersion } from '../common/version.js';
 
 function port(v: string): number {
   const n = Number(v);

@@ -8,7 +8,7 @@ import { buildApi } from './api/server.js';
 import { startControllers, type Controllers } from './controllers/index.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from './etcd/embedded.js';
 import { startGateway, type Gateway } from './gateway/server.js';
-import { createLogger, type Logger, type LogLevel } from './log.js';
+import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { startInformers, type Informers } from './store/informers.js';
 import { Store } from './store/store.js';
 

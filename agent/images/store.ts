@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { AgentError, messageOf } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../../common/log.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 import { defaultMarks, unpackLayer, type UnpackMarks } from './layer-unpack.js';
 import { digestHex, openArchive, openLayoutDir, parseJson, readVerifiedBlob, type BlobSource, type Descriptor } from './oci-source.js';

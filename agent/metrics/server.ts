@@ -1,7 +1,7 @@
 /** The agent's metrics endpoint: GET /metrics on plain node:http. */
 import { createServer, type Server } from 'node:http';
 import type { AgentMetrics } from './container-metrics.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 
 /** parseListen splits "ADDR:PORT" (IPv6 as "[::]:PORT") into host and port. */
 export function parseListen(s: string): { host: string; port: number } {

@@ -11,6 +11,7 @@ import { CgroupV2Reader } from './cgroup-v2.js';
 import { fromNative, RuntimeError } from './errors.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from './runtime.js';
 import { encodeShimSpec } from './shim-spec.js';
+import { processAlive } from '../../common/process.js';
 
 /** NativeRuntimeOptions configure where containers live and which cgroup they hang under. */
 export interface NativeRuntimeOptions {
@@ -87,14 +88,6 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {

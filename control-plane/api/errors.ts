@@ -1,7 +1,7 @@
 /** Translation of every API failure into `{"error":{"code","message","field"?}}` with its HTTP status. */
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { HTTP_STATUS, type ErrorCode, type FieldError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { formatSchemaError, pickSchemaError, type SchemaErrorLike } from '../objects/validation.js';
 
 /** sendError replies with the catalogue status of e.code and the error body. */

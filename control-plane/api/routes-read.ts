@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Node, Task } from '../objects/types.js';
 import { isNodeKey, isTaskKey, nodeKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { berthVersion } from '../version.js';
+import { berthVersion } from '../../common/version.js';
 import { notFound, sendError } from './errors.js';
 
 /** HEALTH_ETCD_DEADLINE_MS bounds the etcd read /healthz makes. */

@@ -1,6 +1,6 @@
 /** The REST API (fastify): JSON only, every body schema-validated, unknown fields refused. */
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
 import { registerReadRoutes } from './routes-read.js';

@@ -13,7 +13,8 @@ import type { CliIO, CommandContext } from './context.js';
 import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
 import { getCommand, type GetOptions } from './get.js';
 import { deleteCommand, scaleCommand } from './mutate.js';
-import { clientVersion, versionCommand } from './version.js';
+import { berthVersion } from '../../common/version.js';
+import { versionCommand } from './version.js';
 
 /** DEFAULT_NAMESPACE is used when neither -n nor metadata.namespace names one. */
 export const DEFAULT_NAMESPACE = 'default';
@@ -50,7 +51,7 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showSuggestionAfterError(true)
     .description('berth: drive a berth cluster through its control plane')
-    .version(clientVersion(), '--client-version', 'print the client version only')
+    .version(berthVersion(), '--client-version', 'print the client version only')
     .option('--server <url>', `control plane API address (env: BERTH_SERVER, default ${DEFAULT_SERVER})`)
     .option('--token <token>', 'bearer token for the API (env: BERTH_TOKEN)')
     .option('-n, --namespace <ns>', 'namespace', DEFAULT_NAMESPACE);

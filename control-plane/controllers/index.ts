@@ -2,7 +2,7 @@
  * The controllers as one startable/stoppable unit, so leader election (issue 5) can wrap them:
  * start on gaining leadership, stop on losing it.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { NodeLifecycleController } from './node-lifecycle.js';

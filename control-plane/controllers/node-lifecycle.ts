@@ -3,7 +3,7 @@
  * leases/nodes/<name> present → True, absent (expired) → False with reason NodeLeaseExpired.
  * Keys are node names.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { getCondition, setCondition } from '../objects/conditions.js';
 import type { Node } from '../objects/types.js';
 import { lastSegment, nodeKey, nodeLeaseKey } from '../store/keys.js';

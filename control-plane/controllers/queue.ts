@@ -3,7 +3,7 @@
  * being synced is re-queued when added meanwhile, and a failed or "retry" sync is re-queued with
  * per-key exponential backoff. One key is never synced twice concurrently.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 
 /** SyncResult lets a sync ask to be run again later without raising an error. */
 export type SyncResult = void | 'retry';

@@ -3,7 +3,7 @@
  * schedule(), and commits the plan in batched CAS txns. Unplaceable tasks stay pending with
  * reason Unschedulable and the scheduler's explanation; any node or task change retries them.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { parseConstraint, type Constraint } from '../objects/constraints.js';
 import { isNodeReady, TERMINAL_PHASES } from '../objects/conditions.js';
 import type { Task } from '../objects/types.js';

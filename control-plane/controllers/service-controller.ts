@@ -6,7 +6,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { isNodeReady, setCondition, TERMINAL_PHASES } from '../objects/conditions.js';
 import type { Service, Task } from '../objects/types.js';
 import { nodeKey, serviceKey, taskKey } from '../store/keys.js';

@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { BerthError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
+import { processAlive } from '../../common/process.js';
 
 /** DEFAULT_ETCD_BIN is Debian's etcd-server binary; BERTH_ETCD_BIN overrides it. */
 export const DEFAULT_ETCD_BIN = '/usr/bin/etcd';
@@ -52,14 +53,6 @@ export function killEmbeddedEtcdsSync(): void {
   live.clear();
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function checkPreviousEtcd(pidFile: string, etcdDir: string): void {
   if (!existsSync(pidFile)) return;

@@ -2,7 +2,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { AgentGatewayService, type AgentGatewayServer } from '../../proto/gen/berth/v1/agent.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { Session } from './session.js';

@@ -9,7 +9,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Etcd3, Lease } from 'etcd3';
 import type { AgentMessage, ControlMessage, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { setCondition } from '../objects/conditions.js';
 import { checkDnsLabel } from '../objects/names.js';
 import type { Node, Task } from '../objects/types.js';

@@ -4,7 +4,7 @@
  * hands out are frozen: callers clone before changing anything.
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { ROOT_PREFIX } from './keys.js';
 import { decode, Store } from './store.js';
 

@@ -3,7 +3,7 @@
  * control-plane replica runs them (the gateway needs tasks and nodes); controllers reuse them.
  */
 import type { Etcd3 } from 'etcd3';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import type { Node, Service, Task } from '../objects/types.js';
 import { WatchCache } from './cache.js';
 import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey } from './keys.js';

@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import { createAgentMetrics, startMetricsServer } from '../../agent/metrics/index.js';
-import { silentLogger } from '../../agent/log.js';
+import { silentLogger } from '../../common/log.js';
 
 const containers = new Map<string, ContainerState>();
 const runtime: Runtime = {

@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildApi } from '../../control-plane/api/server.js';
-import { createLogger } from '../../control-plane/log.js';
+import { createLogger } from '../../common/log.js';
 import { admitService } from '../../control-plane/objects/validation.js';
 import type { Store } from '../../control-plane/store/store.js';
 

@@ -1,4 +1,4 @@
-/** One-line-per-event logging to stderr, shared by every control-plane component. */
+/** One-line-per-event logging to stderr, shared by the control plane, the agent and their parts. */
 
 /** LogLevel orders how much is printed. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -43,3 +43,9 @@ export function createLogger(level: LogLevel, component = 'control-plane'): Logg
     child: (c) => createLogger(level, `${component}/${c}`),
   };
 }
+
+/** silentLogger drops everything; tests and optional dependencies use it. */
+export const silentLogger: Logger = {
+  debug() {}, info() {}, warn() {}, error() {},
+  child: () => silentLogger,
+};
