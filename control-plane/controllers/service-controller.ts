@@ -18,6 +18,16 @@ const NAME_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** TASK_SUFFIX_LENGTH is the random part of a task name: <service>-xxxxx. */
 export const TASK_SUFFIX_LENGTH = 5;
 
+/** REPLACE_BACKOFF_BASE_MS is how long a service waits before replacing its first failed task. */
+export const REPLACE_BACKOFF_BASE_MS = 1_000;
+/** REPLACE_BACKOFF_MAX_MS caps the wait; it doubles with each consecutive failure of the service. */
+export const REPLACE_BACKOFF_MAX_MS = 60_000;
+
+/** replaceDelayMs is the wait before replacing a failed task after `failures` consecutive ones. */
+export function replaceDelayMs(failures: number): number {
+  return Math.min(REPLACE_BACKOFF_MAX_MS, REPLACE_BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1));
+}
+
 /** newTaskName returns a name unused in the namespace according to taken(). */
 export function newTaskName(service: string, taken: (name: string) => boolean): string {
   for (;;) {
@@ -45,6 +55,10 @@ function stopOp(t: Task): WriteOp {
 export class ServiceController {
   readonly queue: WorkQueue;
   private readonly unsubscribe: (() => void)[] = [];
+  // Consecutive task failures per service and when the next replacement may start, so a task
+  // that can never start (a missing image) is retried with backoff instead of in a hot loop.
+  private readonly failures = new Map<string, { count: number; notBefore: number }>();
+  private readonly seenFailed = new Set<string>();
 
   constructor(private readonly inf: Informers, private readonly store: Store, private readonly log: Logger) {
     this.queue = new WorkQueue('services', (k) => this.sync(k), log);
@@ -87,6 +101,9 @@ export class ServiceController {
         if (TERMINAL_PHASES.has(t.status.phase) || t.spec.nodeName === '' || !isNodeReady(node)) {
           ops.push({ type: 'delete', key: taskKey(ns, t.spec.service, t.metadata.name), expectedRevision: t.metadata.resourceVersion! });
         }
+      } else if (svc && (t.status.phase === 'failed' || t.status.phase === 'lost') && this.holdFailed(key, t)) {
+        // Still inside the replacement backoff: the failed task keeps its slot so nothing new starts yet.
+        active.push(t);
       } else if (!svc || TERMINAL_PHASES.has(t.status.phase) || !isDeepStrictEqual(t.spec.template, svc.spec.template)) {
         // Gone service, finished/failed task or outdated template: stop it; a fresh task replaces it below.
         ops.push(stopOp(t));
@@ -113,8 +130,32 @@ export class ServiceController {
       if (lastRevision) await this.inf.tasks.waitForRevision(lastRevision);
       if (failed > 0) return 'retry';
     }
+    if (!svc) {
+      this.failures.delete(key);
+      for (const t of tasks) this.seenFailed.delete(t.metadata.uid);
+    }
     if (svc) return this.writeStatus(svc);
     return undefined;
+  }
+
+  // holdFailed says whether failed task t must wait before being replaced; the first time it sees
+  // t it counts one more consecutive failure for the service and schedules the replacement.
+  private holdFailed(key: string, t: Task): boolean {
+    const now = Date.now();
+    let f = this.failures.get(key);
+    if (!f || !this.seenFailed.has(t.metadata.uid)) {
+      this.seenFailed.add(t.metadata.uid);
+      const count = (f?.count ?? 0) + 1;
+      f = { count, notBefore: now + replaceDelayMs(count) };
+      this.failures.set(key, f);
+      this.log.info('task failed; replacing after backoff', { task: t.metadata.name, reason: t.status.reason, delayMs: f.notBefore - now });
+    }
+    if (now >= f.notBefore) {
+      this.seenFailed.delete(t.metadata.uid);
+      return false;
+    }
+    this.queue.addAfter(key, f.notBefore - now);
+    return true;
   }
 
   private createOp(svc: Service, name: string): WriteOp {
@@ -135,6 +176,7 @@ export class ServiceController {
     const want = svc.spec.replicas;
     const now = new Date().toISOString();
     const available = running >= want;
+    if (available) this.failures.delete(key);
     const { conditions, changed } = setCondition(svc.status?.conditions, {
       type: 'Available',
       status: available ? 'True' : 'False',

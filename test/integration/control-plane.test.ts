@@ -251,3 +251,32 @@ test('deleting a service removes its tasks once their node cannot run them', asy
     return items.length === 0 ? true : undefined;
   });
 });
+
+test('a failed task is replaced after a backoff that doubles, not in a hot loop', async () => {
+  const agent = fakeAgent('node-b');
+  // Heartbeats keep node-b's short test lease (2 s) alive while the backoff runs.
+  const beat = setInterval(() => agent.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), 300);
+  try {
+    assert.equal((await api('PUT', '/v1/namespaces/default/services/crashy', service('crashy', 1))).status, 201);
+    const failOnce = async (): Promise<{ failedName: string; replacedAfterMs: number }> => {
+      const task = await waitFor('one running desired task', () => agent.lastDesired()?.find((t) => t.service === 'crashy' && t.desiredState === 'running'));
+      agent.send({ msg: { $case: 'taskStatus', value: { full: false, tasks: [{
+        namespace: task.namespace, name: task.name, uid: task.uid, phase: 'failed', containerId: '', pid: 0, ip: '', hasExitCode: true,
+        exitCode: 1, reason: 'Error', message: 'exit 1', restarts: 0, startedAt: '', finishedAt: new Date().toISOString(), imageDigest: '',
+      }] } } });
+      const failedAt = Date.now();
+      await waitFor('a replacement task', () => agent.lastDesired()?.find((t) => t.service === 'crashy' && t.desiredState === 'running' && t.name !== task.name), 10_000);
+      return { failedName: task.name, replacedAfterMs: Date.now() - failedAt };
+    };
+    const first = await failOnce();
+    const second = await failOnce();
+    assert.ok(first.replacedAfterMs >= 900, `first replacement waited ${first.replacedAfterMs} ms, expected about 1 s`);
+    assert.ok(second.replacedAfterMs >= 1_900, `second replacement waited ${second.replacedAfterMs} ms, expected about 2 s`);
+    const names = (await api<{ items: Task[] }>('GET', '/v1/tasks?service=crashy')).body.items.map((t) => t.metadata.name);
+    assert.ok(names.length <= 3, `no pile-up of replacement tasks: ${names.join(',')}`);
+  } finally {
+    clearInterval(beat);
+    await api('DELETE', '/v1/namespaces/default/services/crashy');
+    agent.end();
+  }
+});
