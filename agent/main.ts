@@ -16,6 +16,7 @@ import { berthVersion } from '../common/version.js';
 import { firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
 import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
+import { createExecHandler } from './exec.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
 export const DEFAULT_GATEWAY = '127.0.0.1:7481';
@@ -74,7 +75,9 @@ async function main(): Promise<void> {
   const advertise = flags.advertiseAddress ?? firstNonLoopbackIPv4() ?? '127.0.0.1';
 
   // The runtime keeps containers under <stateDir>/containers itself.
-  const runtime = createRuntime({ stateDir: flags.stateDir, cgroupParent: flags.cgroupParent });
+  const runtime = createRuntime({ stateDir: flags.stateDir, cgroupParent: flags.cgroupParent, log: log.child('runtime') });
+  // Before re-adoption: remove what a crash mid-create left half-made.
+  await runtime.recover?.();
   const images = new ImageStore({ root: `${flags.stateDir}/images`, log });
   await images.init();
   const metrics = createAgentMetrics({ runtime, nodeName: flags.name, cgroupParent: flags.cgroupParent });
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
     servers,
     log,
     tasks: reconciler,
+    exec: createExecHandler(runtime, log.child('exec')),
     onConnectedChange: (up) => metrics.sessionConnected.set(up ? 1 : 0),
     register: async () => ({
       nodeName: flags.name,

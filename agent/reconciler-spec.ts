@@ -3,8 +3,8 @@
  * optional lookup of a user name in the image's /etc/passwd and /etc/group.
  */
 import { lstat, readFile } from 'node:fs/promises';
-import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
-import type { ContainerSpec } from './runtime/runtime.js';
+import type { SecurityContext, TaskAssignment } from '../proto/gen/berth/v1/agent.js';
+import type { ContainerSecurity, ContainerSpec } from './runtime/runtime.js';
 import type { ResolvedImage } from './images/index.js';
 import { AgentError } from './errors.js';
 
@@ -124,7 +124,7 @@ export async function buildContainerSpec(task: TaskAssignment, id: string, image
   if (r && r.cpuCores > 0) limits.cpuCores = r.cpuCores;
   if (r && r.memoryBytes > 0) limits.memoryBytes = r.memoryBytes;
   if (r && r.pids > 0) limits.pids = r.pids;
-  return {
+  const spec: ContainerSpec = {
     id,
     hostname: task.name,
     lowerDirs: image.lowerDirs,
@@ -144,4 +144,19 @@ export async function buildContainerSpec(task: TaskAssignment, id: string, image
       [LABEL_REVISION]: String(task.revision),
     },
   };
+  const security = securityFrom(tpl.security);
+  if (security) spec.security = security;
+  return spec;
+}
+
+/** securityFrom maps a template's security context; undefined when it changes no default. */
+export function securityFrom(s: SecurityContext | undefined): ContainerSecurity | undefined {
+  if (!s) return undefined;
+  const out: ContainerSecurity = {};
+  if (s.capAdd.length > 0) out.capAdd = [...s.capAdd];
+  if (s.capDrop.length > 0) out.capDrop = [...s.capDrop];
+  if (s.readOnlyRootfs) out.readOnlyRootfs = true;
+  if (s.userNamespace) out.userNamespace = true;
+  if (s.seccomp === 'unconfined') out.seccomp = 'unconfined';
+  return Object.keys(out).length > 0 ? out : undefined;
 }

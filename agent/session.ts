@@ -6,11 +6,12 @@
  */
 import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type Register, type TaskAssignment, type TaskStatus,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type Register, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import type { TaskStatusView } from './reconciler-status.js';
+import type { ExecHandler } from './exec.js';
 
 /** INITIAL_BACKOFF_MS is the first reconnect delay. */
 export const INITIAL_BACKOFF_MS = 250;
@@ -34,6 +35,8 @@ export interface SessionOptions {
   servers: string[];
   register: () => Promise<Register> | Register;
   tasks: TaskSink;
+  /** exec answers ExecRequests; without it they are refused with BERTH_ERR_EXEC_FAILED. */
+  exec?: ExecHandler;
   log?: Logger;
   credentials?: ChannelCredentials;
   onConnectedChange?: (connected: boolean) => void;
@@ -113,6 +116,16 @@ export class AgentSession {
     }
   }
 
+  /** runExec answers one ExecRequest on the stream it came from (a new stream has new ids). */
+  private async runExec(req: ExecRequest): Promise<void> {
+    const call = this.call;
+    const result: ExecResult = this.opts.exec
+      ? await this.opts.exec(req)
+      : { requestId: req.requestId, exitCode: -1, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), stdoutTruncated: false,
+        stderrTruncated: false, timedOut: false, errorCode: 'BERTH_ERR_EXEC_FAILED', errorMessage: 'this agent does not serve exec' };
+    if (call === this.call) this.send({ msg: { $case: 'execResult', value: result } });
+  }
+
   private async run(): Promise<void> {
     let attempt = 0;
     for (let i = 0; !this.closed; i++) {
@@ -178,6 +191,9 @@ export class AgentSession {
               if (!this.registered) break;
               this.log.debug('desired tasks', { count: m.value.tasks.length });
               this.opts.tasks.setDesired(m.value.tasks);
+              break;
+            case 'execRequest':
+              if (this.registered) void this.runExec(m.value);
               break;
             case 'error':
               this.log.error('gateway refused the session', { code: m.value.code, message: m.value.message });

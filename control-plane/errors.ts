@@ -13,6 +13,10 @@
  * | BERTH_ERR_ROUTE_NOT_FOUND           | 404  | no such route                                       |
  * | BERTH_ERR_ALREADY_EXISTS            | 409  | create of an existing object                        |
  * | BERTH_ERR_CONFLICT                  | 409  | resourceVersion precondition failed                 |
+ * | BERTH_ERR_TASK_NOT_RUNNING          | 409  | exec into a task whose container is not running     |
+ * | BERTH_ERR_NODE_UNAVAILABLE          | 503  | the task's node has no agent session here           |
+ * | BERTH_ERR_EXEC_TIMEOUT              | 504  | exec: the command or the agent's answer timed out   |
+ * | BERTH_ERR_EXEC_FAILED               | 500  | exec: the agent could not set the command up        |
  * | BERTH_ERR_INTERNAL                  | 500  | unexpected; logged with its cause                   |
  * | BERTH_ERR_REGISTER_REQUIRED         | gRPC | a session's first message was not Register          |
  * | BERTH_ERR_INVALID_NODE_NAME         | gRPC | Register carried a name that is not a DNS label     |
@@ -32,6 +36,10 @@ export type ErrorCode =
   | 'BERTH_ERR_ROUTE_NOT_FOUND'
   | 'BERTH_ERR_ALREADY_EXISTS'
   | 'BERTH_ERR_CONFLICT'
+  | 'BERTH_ERR_TASK_NOT_RUNNING'
+  | 'BERTH_ERR_NODE_UNAVAILABLE'
+  | 'BERTH_ERR_EXEC_TIMEOUT'
+  | 'BERTH_ERR_EXEC_FAILED'
   | 'BERTH_ERR_INTERNAL'
   | 'BERTH_ERR_REGISTER_REQUIRED'
   | 'BERTH_ERR_INVALID_NODE_NAME'
@@ -50,6 +58,10 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   BERTH_ERR_ROUTE_NOT_FOUND: 404,
   BERTH_ERR_ALREADY_EXISTS: 409,
   BERTH_ERR_CONFLICT: 409,
+  BERTH_ERR_TASK_NOT_RUNNING: 409,
+  BERTH_ERR_NODE_UNAVAILABLE: 503,
+  BERTH_ERR_EXEC_TIMEOUT: 504,
+  BERTH_ERR_EXEC_FAILED: 500,
   BERTH_ERR_INTERNAL: 500,
 };
 

@@ -79,7 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(() => controllers.stop());
     const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway') });
     cleanups.push(() => gateway.stop());
-    const api = buildApi(store, log.child('api'));
+    const api = buildApi(store, log.child('api'), gateway);
     const { host, port } = splitHostPort(opts.listen);
     await api.listen({ host, port });
     cleanups.push(() => api.close());

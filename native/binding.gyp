@@ -10,12 +10,19 @@
       "type": "static_library",
       "sources": [
         "src/lib/cgroup.cc",
+        "src/lib/cgroup_devices.cc",
         "src/lib/cgroup_v1.cc",
         "src/lib/cgroup_v2.cc",
         "src/lib/container.cc",
+        "src/lib/exec.cc",
         "src/lib/fsutil.cc",
         "src/lib/logpump.cc",
-        "src/lib/spec.cc"
+        "src/lib/mounts.cc",
+        "src/lib/oci_config.cc",
+        "src/lib/seccomp.cc",
+        "src/lib/security.cc",
+        "src/lib/spec.cc",
+        "src/lib/userns.cc"
       ],
       "cflags": ["-fPIC"]
     },
@@ -27,10 +34,25 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
     },
     {
+      "target_name": "berth-runtime",
+      "type": "executable",
+      "sources": ["src/runtime-cli/main.cc", "src/runtime-cli/state.cc", "src/runtime-cli/cli_util.cc"],
+      "dependencies": ["berth_core"]
+    },
+    {
+      "target_name": "berth-core-tests",
+      "type": "executable",
+      "sources": ["test/main.cc", "test/spec_test.cc", "test/oci_config_test.cc",
+                  "test/cgroup_test.cc", "test/cgroup_limits_test.cc", "test/cli_util_test.cc", "src/runtime-cli/cli_util.cc"],
+      "dependencies": ["berth_core"]
+    },
+    {
       "target_name": "berth-shim",
       "type": "executable",
       "sources": ["src/shim/main.cc"],
-      "dependencies": ["berth_core"]
+      "dependencies": ["berth_core"],
+      # Static: an idle shim then maps no shared libstdc++/libc pages (VmRSS 2.1 MB -> 0.83 MB).
+      "ldflags": ["-static", "-Wl,--gc-sections"]
     }
   ]
 }

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
 import { LABEL_IMAGE, LABEL_NAMESPACE, LABEL_SERVICE, LABEL_TASK } from '../reconciler-spec.js';
+import { createCgroupSeries } from './cgroup-metrics.js';
 
 const CONTAINER_LABELS = ['id', 'name', 'namespace', 'service', 'task', 'node', 'image'] as const;
 
@@ -38,7 +39,8 @@ export function createAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
   const sessionConnected = new Gauge({ name: 'berth_agent_session_connected', help: '1 while the agent holds a registered session with the control plane.', registers: [registry] });
   collectDefaultMetrics({ register: registry, prefix: 'berth_agent_' });
   const parent = opts.cgroupParent.replace(/^\/+|\/+$/g, '');
-  const perContainer = [cpu, mem, ws, limit, start, pids];
+  const cgroupSeries = createCgroupSeries(registry, labelNames);
+  const perContainer = [cpu, mem, ws, limit, start, pids, ...cgroupSeries.all];
 
   const refresh = async (): Promise<void> => {
     const states = await opts.runtime.list();
@@ -64,6 +66,7 @@ export function createAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
       ws.set(labels, st.memoryWorkingSetBytes);
       limit.set(labels, st.memoryLimitBytes);
       pids.set(labels, st.pids);
+      cgroupSeries.record(labels, st);
       const startedMs = Date.parse(s.startedAt);
       if (Number.isFinite(startedMs)) start.set(labels, startedMs / 1000);
     });

@@ -9,6 +9,8 @@
  * | BERTH_ERR_RUNTIME_START          | the shim or the container init failed (errno, step, path)    |
  * | BERTH_ERR_RUNTIME_RUNNING        | remove() of a container that is still running               |
  * | BERTH_ERR_RUNTIME_NATIVE_MISSING | the addon or the shim binary is not built                    |
+ * | BERTH_ERR_RUNTIME_NOT_RUNNING    | exec() into a container that is not (or no longer) running   |
+ * | BERTH_ERR_RUNTIME_EXEC           | exec() could not join the container or set up the command    |
  */
 
 /** RuntimeErrorCode lists every code the runtime raises. */
@@ -17,7 +19,9 @@ export type RuntimeErrorCode =
   | 'BERTH_ERR_RUNTIME_EXISTS'
   | 'BERTH_ERR_RUNTIME_START'
   | 'BERTH_ERR_RUNTIME_RUNNING'
-  | 'BERTH_ERR_RUNTIME_NATIVE_MISSING';
+  | 'BERTH_ERR_RUNTIME_NATIVE_MISSING'
+  | 'BERTH_ERR_RUNTIME_NOT_RUNNING'
+  | 'BERTH_ERR_RUNTIME_EXEC';
 
 /** NativeErrorFields are what the native core attaches to a failure. */
 export interface NativeErrorFields {

@@ -9,9 +9,12 @@ import { detectCgroupVersion, DEFAULT_CGROUP_ROOT, removeCgroupDirs, type Cgroup
 import { CgroupV1Reader } from './cgroup-v1.js';
 import { CgroupV2Reader } from './cgroup-v2.js';
 import { fromNative, RuntimeError } from './errors.js';
-import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from './runtime.js';
+import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, Runtime } from './runtime.js';
+import { encodeExecRequest, EXEC_DEADLINE_SLACK_MS, fromNativeExec, toExecResult, validateExecRequest, type NativeExecResult } from './native-exec.js';
+import { findHalfMade } from './native-sweep.js';
 import { encodeShimSpec } from './shim-spec.js';
 import { processAlive } from '../../common/process.js';
+import { silentLogger, type Logger } from '../../common/log.js';
 
 /** NativeRuntimeOptions configure where containers live and which cgroup they hang under. */
 export interface NativeRuntimeOptions {
@@ -27,6 +30,8 @@ export interface NativeRuntimeOptions {
   cgroupVersion?: CgroupVersion;
   /** logMaxBytes is the size at which container.log rotates to container.log.1. */
   logMaxBytes?: number;
+  /** log receives what recover() removed. */
+  log?: Logger;
 }
 
 /** DEFAULT_LOG_MAX_BYTES caps one generation of a container's log. */
@@ -39,6 +44,7 @@ const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 interface NativeAddon {
   spawnShim(shimPath: string, containerDir: string, specText: string): Promise<{ pid: number; shimPid: number }>;
+  execInContainer(shimPath: string, containerDir: string, pid: number, requestText: string, deadlineMs: number): Promise<NativeExecResult>;
 }
 
 /** StoredSpec is spec.json: what a restarted agent needs to re-adopt a container. */
@@ -117,8 +123,10 @@ export class NativeRuntime implements Runtime {
   private readonly shimPath: string;
   private readonly logMaxBytes: number;
   private readonly cgroups: CgroupReader;
+  private readonly log: Logger;
 
   constructor(options: NativeRuntimeOptions) {
+    this.log = options.log ?? silentLogger;
     this.containersDir = join(options.stateDir, 'containers');
     this.cgroupParent = options.cgroupParent ?? 'berth';
     this.cgroupRoot = options.cgroupRoot ?? (process.env.BERTH_CGROUP_ROOT || DEFAULT_CGROUP_ROOT);
@@ -249,6 +257,31 @@ export class NativeRuntime implements Runtime {
     if (!st || st.status !== 'running') return undefined;
     const stored = JSON.parse((await readText(join(this.dir(id), 'spec.json'))) ?? '{}') as StoredSpec;
     return this.cgroups.stats(`${stored.cgroupParent ?? this.cgroupParent}/${id}`);
+  }
+
+  async exec(id: string, req: ExecRequest): Promise<ExecResult> {
+    validateExecRequest(id, req);
+    const st = await this.state(id);
+    if (!st || st.status !== 'running') {
+      throw new RuntimeError('BERTH_ERR_RUNTIME_NOT_RUNNING', `container ${id} is ${st ? 'not running' : 'unknown'}`);
+    }
+    const deadlineMs = req.timeoutMs ? req.timeoutMs + EXEC_DEADLINE_SLACK_MS : 0;
+    try {
+      return toExecResult(await loadAddon().execInContainer(this.shimPath, this.dir(id), st.pid, encodeExecRequest(req), deadlineMs));
+    } catch (err) {
+      throw fromNativeExec(id, err);
+    }
+  }
+
+  async recover(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const half of await findHalfMade(this.containersDir)) {
+      await removeCgroupDirs(this.cgroups.dirs(`${half.cgroupParent ?? this.cgroupParent}/${half.id}`));
+      await rm(half.dir, { recursive: true, force: true });
+      this.log.warn('removed half-made container left by a crash mid-create', { id: half.id, dir: half.dir });
+      removed.push(half.id);
+    }
+    return removed;
   }
 
   private dir(id: string): string {

@@ -8,6 +8,10 @@ export interface ContainerLimits {
   memoryBytes?: number;
   cpuCores?: number;
   pids?: number;
+  /** swapBytes is swap allowed on top of memoryBytes (default 0: no swap). */
+  swapBytes?: number;
+  /** cpus pins the container to a cpuset list such as "0-1,3" (default: any cpu). */
+  cpus?: string;
 }
 
 /** ContainerSpec is everything the native core needs to create and start one container. */
@@ -26,6 +30,43 @@ export interface ContainerSpec {
   limits: ContainerLimits;
   /** labels are stored with the container so a restarted agent can re-adopt it. */
   labels: Record<string, string>;
+  /** security tightens or relaxes the runtime's defaults (Docker's 14 caps, seccomp, rw root). */
+  security?: ContainerSecurity;
+  /** groups are supplementary gids of the process (default: none). */
+  groups?: number[];
+  /** rlimits are set before exec; NOFILE defaults to 1048576 (capped by the agent's hard limit). */
+  rlimits?: ContainerRlimit[];
+  /** mounts bind host paths into the container; targets are resolved inside the rootfs. */
+  mounts?: ContainerMount[];
+  /** etcHosts / resolvConf replace the generated /etc/hosts and the host's /etc/resolv.conf. */
+  etcHosts?: string;
+  resolvConf?: string;
+}
+
+/** ContainerSecurity is the per-container privilege setting; absent fields keep the defaults. */
+export interface ContainerSecurity {
+  /** capAdd / capDrop edit the default set: names with or without CAP_, any case, or "ALL". */
+  capAdd?: string[];
+  capDrop?: string[];
+  readOnlyRootfs?: boolean;
+  /** seccomp 'unconfined' turns the default filter off (for debugging). */
+  seccomp?: 'default' | 'unconfined';
+  /** userNamespace maps container ids 0..size-1 to host base.. (default 100000, 65536 ids). */
+  userNamespace?: boolean | { uidBase: number; gidBase: number; size: number };
+}
+
+/** ContainerRlimit is one resource limit, e.g. { name: 'NOFILE', soft: 1024, hard: 4096 }. */
+export interface ContainerRlimit {
+  name: string;
+  soft: number | 'unlimited';
+  hard: number | 'unlimited';
+}
+
+/** ContainerMount binds the host path source at target in the container. */
+export interface ContainerMount {
+  source: string;
+  target: string;
+  readonly?: boolean;
 }
 
 /** ContainerState is what the core knows about one container. */
@@ -52,6 +93,49 @@ export interface ContainerStats {
   memoryWorkingSetBytes: number;
   memoryLimitBytes: number;
   pids: number;
+  /** cpuUserSeconds / cpuSystemSeconds split cpuUsageSeconds by mode. */
+  cpuUserSeconds?: number;
+  cpuSystemSeconds?: number;
+  /** cfsPeriods counts elapsed CFS enforcement periods; cfsThrottledPeriods those that hit the quota. */
+  cfsPeriods?: number;
+  cfsThrottledPeriods?: number;
+  cfsThrottledSeconds?: number;
+  /** memoryRssBytes is anonymous memory and swap cache; memoryCacheBytes is page cache. */
+  memoryRssBytes?: number;
+  memoryCacheBytes?: number;
+  /** memorySwapLimitBytes is the memory+swap limit (cAdvisor semantics; 0: unlimited). */
+  memorySwapLimitBytes?: number;
+  /** oomKills counts OOM-killer kills inside the container's cgroup. */
+  oomKills?: number;
+  /** cpuQuotaUs / cpuPeriodUs / cpuShares are the applied CFS limits (0: none). */
+  cpuQuotaUs?: number;
+  cpuPeriodUs?: number;
+  cpuShares?: number;
+}
+
+/** ExecRequest is one command to run inside a running container. */
+export interface ExecRequest {
+  /** args is the command and its arguments; args[0] is looked up in the container's PATH. */
+  args: string[];
+  /** env holds extra "KEY=value" strings, overriding the container's. */
+  env?: string[];
+  /** cwd defaults to the container's working directory. */
+  cwd?: string;
+  /** timeoutMs kills the command (SIGKILL) after this long; 0 or absent: no limit. */
+  timeoutMs?: number;
+}
+
+/** ExecResult is how an exec'd command ended and what it printed (each stream capped at 4 MiB). */
+export interface ExecResult {
+  /** exitCode is 128 + signal when the command was killed; 127 when it could not be executed. */
+  exitCode: number;
+  signal?: number;
+  /** timedOut is true when the command was killed at its timeout. */
+  timedOut: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
 }
 
 /** Runtime creates, inspects and removes containers on this host. */
@@ -70,4 +154,14 @@ export interface Runtime {
   remove(id: string): Promise<void>;
   /** stats returns undefined when the container is not running. */
   stats(id: string): Promise<ContainerStats | undefined>;
+  /**
+   * exec runs a command inside a running container: its namespaces, cgroup, user and security
+   * settings. It rejects with BERTH_ERR_RUNTIME_NOT_RUNNING when the container is not running.
+   */
+  exec?(id: string, req: ExecRequest): Promise<ExecResult>;
+  /**
+   * recover runs once when the agent starts, before list(): it removes half-made containers
+   * (no pid file and no live shim, left by a crash mid-create) and returns their ids.
+   */
+  recover?(): Promise<string[]>;
 }

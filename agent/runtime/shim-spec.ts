@@ -12,6 +12,29 @@ function escape(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
+// encodeIsolation renders the privilege and filesystem keys; defaults are left out.
+function encodeIsolation(spec: ContainerSpec): string[] {
+  const lines: string[] = [];
+  const sec = spec.security ?? {};
+  for (const cap of sec.capAdd ?? []) lines.push(`capAdd=${escape(cap)}`);
+  for (const cap of sec.capDrop ?? []) lines.push(`capDrop=${escape(cap)}`);
+  if (sec.readOnlyRootfs) lines.push('readOnlyRootfs=1');
+  if (sec.seccomp === 'unconfined') lines.push('seccomp=unconfined');
+  if (sec.userNamespace) {
+    lines.push('userNamespace=1');
+    if (typeof sec.userNamespace === 'object') {
+      const { uidBase, gidBase, size } = sec.userNamespace;
+      lines.push(`uidMapBase=${uidBase}`, `gidMapBase=${gidBase}`, `idMapSize=${size}`);
+    }
+  }
+  for (const gid of spec.groups ?? []) lines.push(`group=${gid}`);
+  for (const r of spec.rlimits ?? []) lines.push(`rlimit=${escape(r.name)}:${r.soft}:${r.hard}`);
+  for (const m of spec.mounts ?? []) lines.push(`mount=${escape(m.source)}\t${escape(m.target)}\t${m.readonly ? 'ro' : 'rw'}`);
+  if (spec.etcHosts) lines.push(`hosts=${escape(spec.etcHosts)}`);
+  if (spec.resolvConf) lines.push(`resolvConf=${escape(spec.resolvConf)}`);
+  return lines;
+}
+
 /**
  * encodeShimSpec renders a spec in the shim's wire format: one `key=value` per line, list keys
  * repeated, `\` and newline escaped. The parser is `parse_spec` in native/src/lib/spec.cc.
@@ -26,6 +49,9 @@ export function encodeShimSpec(spec: ContainerSpec, opts: ShimSpecOptions): stri
   if (memoryBytes) lines.push(`memory=${Math.floor(memoryBytes)}`);
   if (cpuCores) lines.push(`cpuMillis=${Math.max(1, Math.round(cpuCores * 1000))}`);
   if (pids) lines.push(`pids=${Math.floor(pids)}`);
+  if (spec.limits.swapBytes) lines.push(`swap=${Math.floor(spec.limits.swapBytes)}`);
+  if (spec.limits.cpus) lines.push(`cpus=${escape(spec.limits.cpus)}`);
+  lines.push(...encodeIsolation(spec));
   lines.push(
     `cgroupParent=${escape(opts.cgroupParent)}`,
     `cgroupRoot=${escape(opts.cgroupRoot)}`,

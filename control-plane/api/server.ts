@@ -3,14 +3,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
+import { registerExecRoutes, type ExecRelay } from './routes-exec.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerServiceRoutes } from './routes-services.js';
 
 /** API_BODY_LIMIT_BYTES caps request bodies; a service spec is a few KiB. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** buildApi assembles the fastify app over store without listening (tests may inject()). */
-export function buildApi(store: Store, log: Logger): FastifyInstance {
+/** buildApi assembles the fastify app over store without listening (tests may inject()); relay serves exec. */
+export function buildApi(store: Store, log: Logger, relay?: ExecRelay): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: API_BODY_LIMIT_BYTES,
@@ -30,5 +31,6 @@ export function buildApi(store: Store, log: Logger): FastifyInstance {
   });
   registerReadRoutes(app, store);
   registerServiceRoutes(app, store);
+  registerExecRoutes(app, store, relay);
   return app;
 }

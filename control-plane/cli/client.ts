@@ -71,12 +71,18 @@ export class ApiClient {
     return this.send<T>('PUT', path, body);
   }
 
+  /** post sends body as JSON; responseTimeoutMs extends the wait for slow answers (exec). */
+  post<T>(path: string, body: unknown, responseTimeoutMs?: number): Promise<ApiResult<T>> {
+    return this.send<T>('POST', path, body, responseTimeoutMs);
+  }
+
   /** delete removes the object at path. */
   delete<T>(path: string): Promise<ApiResult<T>> {
     return this.send<T>('DELETE', path);
   }
 
-  private async send<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResult<T>> {
+  private async send<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown,
+    responseTimeoutMs = RESPONSE_TIMEOUT_MS): Promise<ApiResult<T>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -86,9 +92,9 @@ export class ApiClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: RESPONSE_TIMEOUT_MS,
-        bodyTimeout: RESPONSE_TIMEOUT_MS,
-        signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS + RESPONSE_TIMEOUT_MS),
+        headersTimeout: responseTimeoutMs,
+        bodyTimeout: responseTimeoutMs,
+        signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS + responseTimeoutMs),
       });
     } catch (err) {
       throw new CliError(

@@ -13,6 +13,7 @@ import type { CliIO, CommandContext } from './context.js';
 import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
 import { getCommand, type GetOptions } from './get.js';
 import { deleteCommand, scaleCommand } from './mutate.js';
+import { execCommand, type ExecOptions } from './exec.js';
 import { berthVersion } from '../../common/version.js';
 import { versionCommand } from './version.js';
 
@@ -24,7 +25,6 @@ const LATER_VERBS: [name: string, summary: string][] = [
   ['describe', 'show spec, status, conditions and events of an object'],
   ['rollout', 'status|history|undo of a service rollout'],
   ['logs', 'print the logs of a task'],
-  ['exec', 'run a command in a task'],
   ['cordon', 'mark a node unschedulable'],
   ['uncordon', 'mark a node schedulable'],
   ['drain', 'cordon a node and move its tasks away'],
@@ -95,6 +95,14 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .argument('<service>', 'service name')
     .argument('<replicas>', 'non-negative integer')
     .action(act((ctx, service: string, replicas: string) => scaleCommand(ctx, service, replicas)));
+
+  program.command('exec')
+    .description('run a command in a task\'s container; its exit code becomes berth\'s')
+    .usage('[options] TASK -- COMMAND [ARG...]')
+    .argument('<task>', 'task name')
+    .argument('<command...>', 'command and arguments (put them after --)')
+    .option('--timeout <seconds>', 'kill the command after this many seconds (default 30)')
+    .action(act((ctx, task: string, command: string[], opts: ExecOptions) => execCommand(ctx, task, command, opts)));
 
   program.command('version')
     .description('print the client and server versions')

@@ -14,6 +14,13 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
     user: t.user ?? '',
     resources: { cpuCores: t.resources?.cpu ?? 0, memoryBytes: t.resources?.memory ?? 0, pids: t.resources?.pids ?? 0 },
     ports: (t.ports ?? []).map((p) => ({ name: p.name ?? '', containerPort: p.containerPort, hostPort: p.hostPort ?? 0, protocol: p.protocol })),
+    security: t.security && {
+      readOnlyRootfs: t.security.readOnlyRootfs ?? false,
+      capAdd: [...(t.security.capAdd ?? [])],
+      capDrop: [...(t.security.capDrop ?? [])],
+      userNamespace: t.security.userNamespace ?? false,
+      seccomp: t.security.seccomp ?? '',
+    },
   };
 }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../../common/log.js';
 import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { Session } from './session.js';
+import type { ExecCall, ExecOutcome } from './exec-relay.js';
 
 /** GATEWAY_SHUTDOWN_GRACE_MS is how long open streams get to finish before a forced shutdown. */
 export const GATEWAY_SHUTDOWN_GRACE_MS = 2_000;
@@ -23,6 +24,8 @@ export interface GatewayOptions {
 /** Gateway is a listening gateway; address is host:port actually bound. */
 export interface Gateway {
   address: string;
+  /** exec relays a command to the agent of node through its session (see exec-relay.ts). */
+  exec(node: string, call: ExecCall, waitMs: number): Promise<ExecOutcome>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   opts.log.info('agent gateway listening', { address });
   return {
     address,
+    exec: async (node, call, waitMs) => {
+      const s = sessions.get(node);
+      if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
+      return s.exec(call, waitMs);
+    },
     stop: async () => {
       for (const s of [...open, ...sessions.values()]) s.close('control plane shutting down');
       await new Promise<void>((resolve) => {

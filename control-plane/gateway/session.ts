@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Etcd3, Lease } from 'etcd3';
-import type { AgentMessage, ControlMessage, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
+import type { AgentMessage, ControlMessage, ExecRequest, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import { setCondition } from '../objects/conditions.js';
@@ -17,6 +17,7 @@ import { nodeKey, nodeLeaseKey, taskKey } from '../store/keys.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
+import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
 
 /** PUSH_DEBOUNCE_MS coalesces bursts of task changes into one DesiredTasks message. */
 export const PUSH_DEBOUNCE_MS = 20;
@@ -44,6 +45,7 @@ export class Session {
   private pushTimer: NodeJS.Timeout | undefined;
   private lastPushed = '';
   private unsubscribe: (() => void) | undefined;
+  private readonly execs = new ExecCalls();
 
   constructor(private readonly call: ServerDuplexStream<AgentMessage, ControlMessage>, private readonly deps: SessionDeps) {
     call.on('data', (m: AgentMessage) => {
@@ -68,10 +70,20 @@ export class Session {
     this.close(message);
   }
 
+  /** exec relays one command to the agent and waits up to waitMs for its answer. */
+  exec(call: ExecCall, waitMs: number): Promise<ExecOutcome> {
+    return this.execs.start((req: ExecRequest) => {
+      if (this.closed || this.call.destroyed || !this.call.writable) return false;
+      this.call.write({ msg: { $case: 'execRequest', value: req } });
+      return true;
+    }, call, waitMs);
+  }
+
   /** close stops pushes and heartbeats; idempotent. */
   close(why: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.execs.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.unsubscribe?.();
     this.lease?.release();
@@ -100,6 +112,7 @@ export class Session {
       case 'register': return this.fail('BERTH_ERR_REGISTER_REQUIRED', 'register was already received on this session');
       case 'heartbeat': return this.heartbeat();
       case 'taskStatus': return this.reportStatus(m.msg.value);
+      case 'execResult': return this.execs.settle(m.msg.value);
     }
   }
 

@@ -65,10 +65,13 @@ const template = {
       required: ['policy'],
       properties: { policy: { enum: ['always', 'on-failure', 'never'] }, backoffSeconds: seconds, maxBackoffSeconds: seconds },
     },
-    security: { // stored, not acted on yet (runtime hardening issue)
+    security: {
       type: 'object',
       additionalProperties: false,
-      properties: { readOnlyRootfs: { type: 'boolean' }, capAdd: strings, capDrop: strings, userNamespace: { type: 'boolean' } },
+      properties: {
+        readOnlyRootfs: { type: 'boolean' }, capAdd: strings, capDrop: strings, userNamespace: { type: 'boolean' },
+        seccomp: { enum: ['default', 'unconfined'] },
+      },
     },
   },
 } as const;

@@ -54,7 +54,7 @@ export interface ContainerTemplate {
   health?: HealthSpec;
   /** restart is admitted and stored; restart policies are acted on from a later issue. */
   restart?: RestartSpec;
-  /** security is admitted and stored; the runtime applies it from a later issue. */
+  /** security edits the runtime's default privileges (capabilities, seccomp, rootfs, user namespace). */
   security?: SecuritySpec;
 }
 
@@ -81,6 +81,8 @@ export interface SecuritySpec {
   capAdd?: string[];
   capDrop?: string[];
   userNamespace?: boolean;
+  /** seccomp 'unconfined' turns the runtime's default filter off (debugging only). */
+  seccomp?: 'default' | 'unconfined';
 }
 
 /** UpdateSpec is the rolling-update strategy; admitted and stored, acted on from the rollout issue. */

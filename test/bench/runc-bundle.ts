@@ -41,11 +41,16 @@ export class RuncBundle {
   private mounted = false;
   private current: string | undefined;
 
+  /**
+   * runtime is the OCI runtime binary that runs the bundle: runc, or berth-runtime for column (b),
+   * which reads the very same config.json; name keeps two instances' dirs apart.
+   */
   constructor(private readonly workDir: string, private readonly lowerDirs: string[],
-    private readonly limits: BenchLimits, private readonly cgroupParent: string) {
-    this.bundle = join(workDir, 'runc-bundle');
+    private readonly limits: BenchLimits, private readonly cgroupParent: string,
+    private readonly runtime = 'runc', private readonly name = 'runc') {
+    this.bundle = join(workDir, `${name}-bundle`);
     this.rootfs = join(this.bundle, 'rootfs');
-    this.stateRoot = join(workDir, 'runc-state');
+    this.stateRoot = join(workDir, `${name}-state`);
   }
 
   /** prepare writes the base config with `runc spec` and edits it as JSON. */
@@ -77,8 +82,8 @@ export class RuncBundle {
    * which is after runc has reaped /bin/true and deleted the container and its cgroup.
    */
   async runOnce(index: number): Promise<number> {
-    const id = `runc-${index}`;
-    const upper = join(this.workDir, 'runc-upper', id);
+    const id = `${this.name}-${index}`;
+    const upper = join(this.workDir, `${this.name}-upper`, id);
     await mkdir(join(upper, 'upper'), { recursive: true });
     await mkdir(join(upper, 'work'), { recursive: true });
     const cfg = structuredClone(this.baseConfig);
@@ -90,9 +95,9 @@ export class RuncBundle {
     this.current = id;
     try {
       const t0 = nowMs();
-      const { code, stderr } = await runProcess('runc', ['--root', this.stateRoot, 'run', '--bundle', this.bundle, id]);
+      const { code, stderr } = await runProcess(this.runtime, ['--root', this.stateRoot, 'run', '--bundle', this.bundle, id]);
       const elapsed = nowMs() - t0;
-      if (code !== 0) throw new Error(`runc run ${id} exited ${code}: ${stderr.trim()}`);
+      if (code !== 0) throw new Error(`${this.runtime} run ${id} exited ${code}: ${stderr.trim()}`);
       this.current = undefined;
       return elapsed;
     } finally {
@@ -104,7 +109,7 @@ export class RuncBundle {
   /** cleanup force-deletes a container a failed run left behind and unmounts the rootfs. */
   async cleanup(): Promise<void> {
     if (this.current) {
-      spawnSync('runc', ['--root', this.stateRoot, 'delete', '--force', this.current], { timeout: 10_000 });
+      spawnSync(this.runtime, ['--root', this.stateRoot, 'delete', '--force', this.current], { timeout: 10_000 });
       this.current = undefined;
     }
     this.unmount();

@@ -1,8 +1,9 @@
 /**
  * The `runtime` benchmark: start-to-exit latency of /bin/true in a busybox container with pid,
  * mount, uts, ipc, net (and cgroup) namespaces, an overlay rootfs and memory/cpu/pids limits,
- * through (a) the native addon path the agent uses and (c) `runc run`, interleaved a, c, a, c
- * so both see the same background noise. (b), the berth-runtime CLI, is not built yet (issue 3).
+ * through (a) the native addon path the agent uses, (b) `berth-runtime run` and (c) `runc run`,
+ * interleaved a, b, c, a, b, c so all see the same background noise. (b) and (c) run the very
+ * same config.json (from `runc spec`, edited) on the same kind of overlay rootfs.
  */
 import { existsSync, watch } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,6 +15,10 @@ import { createRuntime, type ContainerSpec, type Runtime } from '../../agent/run
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
 import { fmt, nowMs, parseFlags, positiveInt, round, summarize, table, type Bench, type Summary } from './report.js';
 import { removeCgroupTree, RuncBundle, runcVersion, type BenchLimits } from './runc-bundle.js';
+import { REPO_ROOT } from '../support/cluster.js';
+
+/** BERTH_RUNTIME is the OCI runtime CLI built by node-gyp (column (b)). */
+const BERTH_RUNTIME = join(REPO_ROOT, 'native', 'build', 'Release', 'berth-runtime');
 
 /** DEFAULT_RUNS is the number of measured runs per path. */
 const DEFAULT_RUNS = 200;
@@ -112,6 +117,7 @@ async function measure(runs: number): Promise<void> {
   const stateDir = join(work, 'addon-state');
   let addon: AddonPath | undefined;
   let runc: RuncBundle | undefined;
+  let cli: RuncBundle | undefined;
   try {
     const images = new ImageStore({ root: join(work, 'images') });
     await images.init();
@@ -121,29 +127,37 @@ async function measure(runs: number): Promise<void> {
     addon = new AddonPath(rt, stateDir, image.lowerDirs);
     runc = new RuncBundle(work, image.lowerDirs, LIMITS, `${CGROUP_PARENT}/runc`);
     await runc.prepare();
+    if (!existsSync(BERTH_RUNTIME)) throw new Error(`${BERTH_RUNTIME} is missing: npx node-gyp rebuild --directory native`);
+    cli = new RuncBundle(work, image.lowerDirs, LIMITS, `${CGROUP_PARENT}/cli`, BERTH_RUNTIME, 'cli');
+    await cli.prepare();
 
-    process.stdout.write(`runtime bench: ${runs} runs per path (+${WARMUP_RUNS} warm-up), interleaved addon/runc; ${version}\n`);
+    process.stdout.write(`runtime bench: ${runs} runs per path (+${WARMUP_RUNS} warm-up), interleaved addon/berth-runtime/runc; ${version}\n`);
     process.stdout.write(`image ${image.digest}, ${image.lowerDirs.length} layer(s); limits memory 64Mi, cpu 0.5, pids 64\n`);
     const a: AddonSample[] = [];
+    const b: number[] = [];
     const c: number[] = [];
     for (let i = 0; i < WARMUP_RUNS + runs; i++) {
       const sa = await addon.runOnce(i);
+      const sb = await cli.runOnce(i);
       const sc = await runc.runOnce(i);
       if (i < WARMUP_RUNS) continue;
       a.push(sa);
+      b.push(sb);
       c.push(sc);
       if ((i - WARMUP_RUNS + 1) % 50 === 0) process.stdout.write(`  ${i - WARMUP_RUNS + 1}/${runs}\n`);
     }
-    report(runs, a, c);
+    report(runs, a, b, c);
   } finally {
     await addon?.cleanup().catch((err) => process.stderr.write(`cleanup (addon): ${String(err)}\n`));
     await runc?.cleanup().catch((err) => process.stderr.write(`cleanup (runc): ${String(err)}\n`));
+    await cli?.cleanup().catch((err) => process.stderr.write(`cleanup (berth-runtime): ${String(err)}\n`));
     await removeCgroupTree(CGROUP_PARENT).catch((err) => process.stderr.write(`cleanup (cgroups): ${String(err)}\n`));
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function report(runs: number, a: AddonSample[], c: number[]): void {
+function report(runs: number, a: AddonSample[], b: number[], c: number[]): void {
+  const cli = summarize(b);
   const addonExit = summarize(a.map((s) => s.startToExitMs));
   const addonRun = summarize(a.map((s) => s.runResolveMs));
   const addonRemove = summarize(a.map((s) => s.removeMs));
@@ -153,22 +167,25 @@ function report(runs: number, a: AddonSample[], c: number[]): void {
     row('(a) addon: run() start → exit seen', addonExit),
     row('    addon: run() resolved', addonRun),
     row('    addon: remove() (not in (a))', addonRemove),
-    row('(b) berth-runtime CLI (not built yet)', undefined),
+    row('(b) berth-runtime run (spawn → exit)', cli),
     row('(c) runc run (spawn → runc exit)', runc),
   ]) + '\n\n');
   const ratio = addonExit.p50 / runc.p50;
+  const ratioCli = cli.p50 / runc.p50;
   process.stdout.write(`ratio addon/runc (p50): ${fmt(ratio, 3)}   (mean: ${fmt(addonExit.mean / runc.mean, 3)})\n`);
+  process.stdout.write(`ratio berth-runtime/runc (p50): ${fmt(ratioCli, 3)}   (mean: ${fmt(cli.mean / runc.mean, 3)})\n`);
   process.stdout.write(`${ROOTFS_NOTE}\n`);
-  process.stdout.write('namespaces both: pid, mount, uts, ipc, net, cgroup; the shim also brings up lo, runc (no hooks) does not.\n\n');
+  process.stdout.write('namespaces all paths: pid, mount, uts, ipc, net, cgroup; the shim and berth-runtime also bring up lo, runc (no hooks) does not. (b) parses the same config.json as (c).\n\n');
   process.stdout.write(JSON.stringify({
     bench: 'runtime',
     runs,
-    p50_ms: { addon: round(addonExit.p50), cli: null, runc: round(runc.p50) },
-    p90_ms: { addon: round(addonExit.p90), cli: null, runc: round(runc.p90) },
-    p99_ms: { addon: round(addonExit.p99), cli: null, runc: round(runc.p99) },
-    mean_ms: { addon: round(addonExit.mean), cli: null, runc: round(runc.mean) },
+    p50_ms: { addon: round(addonExit.p50), cli: round(cli.p50), runc: round(runc.p50) },
+    p90_ms: { addon: round(addonExit.p90), cli: round(cli.p90), runc: round(runc.p90) },
+    p99_ms: { addon: round(addonExit.p99), cli: round(cli.p99), runc: round(runc.p99) },
+    mean_ms: { addon: round(addonExit.mean), cli: round(cli.mean), runc: round(runc.mean) },
     addon_run_resolve_ms: { p50: round(addonRun.p50), p99: round(addonRun.p99) },
     ratio_addon_vs_runc: round(ratio, 3),
+    ratio_cli_vs_runc: round(ratioCli, 3),
   }) + '\n');
 }
 

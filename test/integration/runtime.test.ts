@@ -11,7 +11,7 @@ import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'true', 'echo', 'id'];
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'];
+const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'devices', 'cpuset'];
 const WAIT_POLL_MS = 10;
 const WAIT_LIMIT_MS = 15_000;
 const canRun = process.getuid?.() === 0 && existsSync(BUSYBOX);

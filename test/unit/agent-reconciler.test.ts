@@ -55,7 +55,7 @@ const images: Images = {
 function task(n: number, over: Partial<TaskAssignment> = {}): TaskAssignment {
   return {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
-    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [] },
+    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined },
     ...over,
   };
 }

@@ -54,4 +54,15 @@ unsigned long long cpu_quota_us(unsigned long long cpu_millis) {
   return quota < 1000 ? 1000 : quota;
 }
 
+unsigned long long cpu_shares(unsigned long long cpu_millis) {
+  unsigned long long shares = cpu_millis * 1024 / 1000;
+  return shares < 2 ? 2 : shares;
+}
+
+unsigned long long cpu_weight(unsigned long long shares) {
+  if (shares < 2) shares = 2;
+  if (shares > 262144) shares = 262144;
+  return 1 + ((shares - 2) * 9999) / 262142;
+}
+
 }  // namespace berth

@@ -48,4 +48,10 @@ unsigned long long cpu_quota_us(unsigned long long cpu_millis);
 // CPU_PERIOD_US is the CFS period berth uses for every container.
 constexpr unsigned long long CPU_PERIOD_US = 100000;
 
+// cpu_shares derives v1 cpu.shares from millicores like Kubernetes: 1024 per core, at least 2.
+unsigned long long cpu_shares(unsigned long long cpu_millis);
+
+// cpu_weight maps v1 shares [2, 262144] onto v2 cpu.weight [1, 10000] (the runc/Kubernetes formula).
+unsigned long long cpu_weight(unsigned long long shares);
+
 }  // namespace berth

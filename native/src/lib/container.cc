@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -24,6 +25,10 @@
 #include <vector>
 
 #include "fsutil.h"
+#include "mounts.h"
+#include "seccomp.h"
+#include "security.h"
+#include "userns.h"
 
 namespace berth {
 
@@ -34,42 +39,36 @@ constexpr int NAMESPACE_FLAGS = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLON
 constexpr const char* DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr int EXEC_FAILED_EXIT = 127;
 
-struct Device {
-  const char* name;
-  unsigned major;
-  unsigned minor;
+// Privileges are resolved once in the shim, before the clone, so the init only applies them.
+struct Privileges {
+  CapSets caps;
+  SeccompProgram seccomp;  // empty: unconfined (no_new_privs is still set)
 };
-constexpr Device DEVICES[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
-                              {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
-constexpr const char* DEV_LINKS[][2] = {{"pts/ptmx", "ptmx"},     {"/proc/self/fd", "fd"},
-                                        {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-                                        {"/proc/self/fd/2", "stderr"}};
 
-int mount_at(const char* src, const std::string& target, const char* type, unsigned long flags,
-             const char* data, const char* step, Error* e) {
-  if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) return fail(e, errno, "mkdir", target);
-  if (::mount(src, target.c_str(), type, flags, data) < 0) return fail(e, errno, step, target);
+// prepare_privileges resolves the spec's capabilities and builds its seccomp filter.
+int prepare_privileges(const Spec& spec, Privileges* out, Error* e) {
+  if (int rc = resolve_caps(spec.cap_add, spec.cap_drop, spec.uid, &out->caps, e); rc < 0) return rc;
+  if (spec.seccomp) build_default_seccomp(out->caps.bounding, &out->seccomp);
   return 0;
 }
 
-int setup_dev(const std::string& rootfs, Error* e) {
-  std::string dev = rootfs + "/dev";
-  if (int rc = mount_at("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
-                        "mount tmpfs", e); rc < 0) return rc;
-  for (const Device& d : DEVICES) {
-    std::string p = dev + "/" + d.name;
-    if (::mknod(p.c_str(), S_IFCHR | 0666, makedev(d.major, d.minor)) < 0)
-      return fail(e, errno, "mknod", p);
+// start_init does what only the shim can do for the init before it may go on: write the user
+// namespace's id maps (the init waits for them before touching anything) and set the rlimits
+// from outside, so they may exceed the shim's own hard limits even in a user namespace.
+int start_init(const Spec& spec, pid_t pid, int sync_w, Error* e) {
+  if (spec.user_namespace) {
+    if (int rc = write_id_maps(pid, spec, e); rc < 0) return rc;
+    char go = 1;
+    if (::write(sync_w, &go, 1) != 1) return fail(e, errno, "signal child", "uid_map");
   }
-  if (int rc = mount_at("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                        "newinstance,ptmxmode=0666,mode=0620", "mount devpts", e); rc < 0) return rc;
-  if (int rc = mount_at("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                        "mode=1777,size=65536k", "mount tmpfs", e); rc < 0) return rc;
-  for (const auto& link : DEV_LINKS) {
-    std::string p = dev + "/" + link[1];
-    if (::symlink(link[0], p.c_str()) < 0) return fail(e, errno, "symlink", p);
-  }
-  return 0;
+  return apply_rlimits(pid, spec.rlimits, e);
+}
+
+// clone_namespaces is what clone() creates; the cgroup namespace is unshared later, once the
+// init sits in its cgroup, so that cgroup becomes the namespace's root.
+int clone_namespaces(const Spec& spec) {
+  if (spec.namespaces == 0) return NAMESPACE_FLAGS;
+  return static_cast<int>(spec.namespaces) & ~CLONE_NEWCGROUP;
 }
 
 int bring_up_loopback(Error* e) {
@@ -80,33 +79,6 @@ int bring_up_loopback(Error* e) {
   if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return fail(e, errno, "get flags", "lo");
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return fail(e, errno, "set flags", "lo");
-  return 0;
-}
-
-// setup_root builds the container's filesystem view and switches into it.
-int setup_root(const Spec& spec, const std::string& dir, Error* e) {
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
-    return fail(e, errno, "make rprivate", "/");
-  std::string rootfs = dir + "/rootfs";
-  std::string opts = "lowerdir=";
-  for (size_t i = 0; i < spec.lower_dirs.size(); i++) {
-    if (i > 0) opts += ':';
-    opts += spec.lower_dirs[i];
-  }
-  opts += ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
-  if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) < 0)
-    return fail(e, errno, "mount overlay", rootfs);
-  if (int rc = mount_at("proc", rootfs + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
-                        "mount proc", e); rc < 0) return rc;
-  if (int rc = setup_dev(rootfs, e); rc < 0) return rc;
-  if (int rc = mount_at("sysfs", rootfs + "/sys", "sysfs",
-                        MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "mount sysfs", e);
-      rc < 0) return rc;
-  if (::chdir(rootfs.c_str()) < 0) return fail(e, errno, "chdir", rootfs);
-  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only ours.
-  if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail(e, errno, "pivot_root", rootfs);
-  if (::umount2(".", MNT_DETACH) < 0) return fail(e, errno, "umount old root", rootfs);
-  if (::chdir("/") < 0) return fail(e, errno, "chdir", "/");
   return 0;
 }
 
@@ -147,31 +119,85 @@ int exec_args(const Spec& spec, Error* e) {
   return fail(e, err, "exec", file);
 }
 
+// report_child_error sends the failed step to launch_container and ends the init.
+[[noreturn]] void report_child_error(int err_w, const Error& e) {
+  std::string msg = std::to_string(e.err) + "\t" + e.step + "\t" + e.path;
+  ssize_t ignored = ::write(err_w, msg.data(), msg.size());
+  (void)ignored;
+  ::_exit(EXEC_FAILED_EXIT);
+}
+
+// report_after_start ends a gated init that failed after "created" (see wait_for_start).
+[[noreturn]] void report_after_start(const Spec& spec, const Error& e) {
+  std::string msg = "berth-runtime: " + spec.id + ": " + e.step + " " + e.path + ": " +
+                    errno_name(e.err) + "\n";
+  ssize_t ignored = ::write(2, msg.data(), msg.size());
+  (void)ignored;
+  ::_exit(EXEC_FAILED_EXIT);
+}
+
+// wait_for_start closes the error pipe (launch_container reads EOF: "created"), then opens the
+// exec fifo for writing through /proc/self/fd, which blocks until `start` opens it for reading,
+// and writes one byte so start knows the init passed the gate. No caller listens after
+// "created", so from here a failure (even of the exec) can only end the init with 127, after a
+// line on the container's own stderr, as runc does.
+void wait_for_start(int err_w, int fifo_fd, const Spec& spec) {
+  ::close(err_w);
+  std::string self = "/proc/self/fd/" + std::to_string(fifo_fd);
+  int w = ::open(self.c_str(), O_WRONLY | O_CLOEXEC);
+  if (w < 0 || ::write(w, "0", 1) != 1) report_after_start(spec, {errno, "open exec fifo", self});
+  ::close(w);
+  ::close(fifo_fd);
+}
+
 // child_main runs in the cloned init; it only returns through _exit. It builds the rootfs while
 // the shim creates the cgroup and moves it in (a v1 attach waits for an RCU grace period, so
 // overlapping the two hides most of it), and waits for the go byte only before what needs the
 // cgroup: the cgroup namespace and the exec.
 [[noreturn]] void child_main(const Spec& spec, const std::string& dir, int sync_r, int err_w,
-                             int out_w, int errout_w) {
+                             int out_w, int errout_w, const LaunchOptions& lopts,
+                             const Privileges& priv) {
   Error e;
+  // Until exec nobody, not even a process of the container, may open /proc/<init>/exe (the
+  // shim's binary) or ptrace the init (CVE-2019-5736); execve makes a fresh image dumpable.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(0);
-  int rc = setup_root(spec, dir, &e);
-  if (rc == 0) rc = bring_up_loopback(&e);
+  char mapped = 0;
+  if (spec.user_namespace && ::read(sync_r, &mapped, 1) != 1) ::_exit(EXEC_FAILED_EXIT);
+  // The maps only translate ids: the init still holds host root's kuid until it switches to the
+  // namespace's root, which is what makes its mounts and files belong to the mapped range.
+  if (spec.user_namespace && (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)) {
+    fail(&e, errno, "become userns root", "");
+    report_child_error(err_w, e);
+  }
+  // --- create/start gate (1/3): the fifo path is only reachable before pivot_root ---
+  int fifo_fd = -1;
+  if (!lopts.exec_fifo.empty()) {
+    fifo_fd = ::open(lopts.exec_fifo.c_str(), O_PATH | O_CLOEXEC);
+    if (fifo_fd < 0) {
+      fail(&e, errno, "open exec fifo", lopts.exec_fifo);
+      report_child_error(err_w, e);
+    }
+  }
+  int rc = setup_rootfs(spec, dir, &e);
+  if (rc == 0 && (clone_namespaces(spec) & CLONE_NEWNET)) rc = bring_up_loopback(&e);
   if (rc == 0 && !spec.hostname.empty() &&
       ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
     rc = fail(&e, errno, "sethostname", spec.hostname);
   char go = 0;
   if (rc == 0 && ::read(sync_r, &go, 1) != 1) ::_exit(EXEC_FAILED_EXIT);
-  if (rc == 0 && ::unshare(CLONE_NEWCGROUP) < 0) rc = fail(&e, errno, "unshare cgroupns", "");
+  if (rc == 0 && (spec.namespaces == 0 || (spec.namespaces & CLONE_NEWCGROUP)) &&
+      ::unshare(CLONE_NEWCGROUP) < 0)
+    rc = fail(&e, errno, "unshare cgroupns", "");
   if (rc == 0 && ::chdir(spec.cwd.c_str()) < 0) rc = fail(&e, errno, "chdir", spec.cwd);
-  if (rc == 0 && ::setgroups(0, nullptr) < 0) rc = fail(&e, errno, "setgroups", "");
-  if (rc == 0 && ::setgid(spec.gid) < 0) rc = fail(&e, errno, "setgid", std::to_string(spec.gid));
-  if (rc == 0 && ::setuid(spec.uid) < 0) rc = fail(&e, errno, "setuid", std::to_string(spec.uid));
-  if (rc == 0) {
+  if (rc == 0) rc = drop_privileges(spec, priv.caps, &e);
+  if (rc == 0 && !lopts.inherit_stdio) {
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_w, 1) < 0 || ::dup2(errout_w, 2) < 0)
       rc = fail(&e, errno, "dup2", "stdio");
   }
+  // Last of the setup: from here on mount, unshare, keyctl and friends are refused.
+  if (rc == 0) rc = install_seccomp(priv.seccomp, &e);
   if (rc == 0) {
     ::umask(022);
     sigset_t none;
@@ -179,12 +205,15 @@ int exec_args(const Spec& spec, Error* e) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // Everything above 2 closes at exec; err_w (already CLOEXEC) survives until then.
     ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    // --- create/start gate (2/3): report "created", then block until start ---
+    if (fifo_fd >= 0) {
+      wait_for_start(err_w, fifo_fd, spec);
+      exec_args(spec, &e);
+      report_after_start(spec, e);
+    }
     rc = exec_args(spec, &e);
   }
-  std::string msg = std::to_string(e.err) + "\t" + e.step + "\t" + e.path;
-  ssize_t ignored = ::write(err_w, msg.data(), msg.size());
-  (void)ignored;
-  ::_exit(EXEC_FAILED_EXIT);
+  report_child_error(err_w, e);
 }
 
 int parse_child_error(const std::string& msg, Error* e) {
@@ -207,10 +236,19 @@ int make_pipe(unique_fd* r, unique_fd* w, Error* e) {
 }  // namespace
 
 int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launched* out,
-                     Error* e) {
+                     Error* e, const LaunchOptions& opts) {
   for (const char* sub : {"/upper", "/work", "/rootfs"}) {
+    if (!spec.rootfs_dir.empty()) break;  // an OCI bundle brings its own rootfs directory
     std::string p = dir + sub;
     if (::mkdir(p.c_str(), 0755) < 0 && errno != EEXIST) return fail(e, errno, "mkdir", p);
+  }
+  Privileges priv;
+  if (int rc = prepare_privileges(spec, &priv, e); rc < 0) return rc;
+  if (spec.rootfs_dir.empty()) {
+    if (int rc = write_etc_files(spec, dir, e); rc < 0) return rc;
+  }
+  if (spec.user_namespace) {
+    if (int rc = prepare_userns_dirs(spec, dir, e); rc < 0) return rc;
   }
   unique_fd out_r, out_w, err_r, err_w, sync_r, sync_w, fail_r, fail_w;
   if (int rc = make_pipe(&out_r, &out_w, e); rc < 0) return rc;
@@ -219,9 +257,10 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
   if (int rc = make_pipe(&fail_r, &fail_w, e); rc < 0) return rc;
 
   // A raw clone without CLONE_VM behaves like fork, so the child runs on a copy of this stack.
-  long pid = ::syscall(SYS_clone, NAMESPACE_FLAGS | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  int userns = spec.user_namespace ? CLONE_NEWUSER : 0;
+  long pid = ::syscall(SYS_clone, clone_namespaces(spec) | userns | SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (pid < 0) return fail(e, errno, "clone", dir);
-  if (pid == 0) child_main(spec, dir, sync_r.get(), fail_w.get(), out_w.get(), err_w.get());
+  if (pid == 0) child_main(spec, dir, sync_r.get(), fail_w.get(), out_w.get(), err_w.get(), opts, priv);
 
   sync_r.reset();
   fail_w.reset();
@@ -229,7 +268,8 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
   err_w.reset();
   // The child is already building its rootfs; the cgroup work below runs alongside it.
   Error cg_err;
-  int rc = cg.create(spec, &cg_err);
+  int rc = start_init(spec, static_cast<pid_t>(pid), sync_w.get(), &cg_err);
+  if (rc == 0) rc = cg.create(spec, &cg_err);
   if (rc == 0) rc = cg.add_process(static_cast<pid_t>(pid), &cg_err);
   if (rc == 0) {
     char go = 1;

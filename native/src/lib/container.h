@@ -19,12 +19,24 @@ struct Launched {
   unique_fd stderr_r;
 };
 
+// LaunchOptions change how the init is handed over; the shim uses the defaults (no gate).
+struct LaunchOptions {
+  // exec_fifo, when set, is an existing fifo the init opens for writing right before execve,
+  // which blocks until `start` opens it for reading (the OCI create/start gate). The init opens
+  // it through an O_PATH fd taken before pivot_root. launch_container then returns once setup
+  // succeeded ("created"); an exec failure after start becomes the container's exit code 127.
+  std::string exec_fifo;
+  // inherit_stdio keeps the caller's fds 0-2 for the container instead of /dev/null and the
+  // stdout/stderr pipes (Launched::stdout_r/stderr_r stay empty).
+  bool inherit_stdio = false;
+};
+
 // launch_container clones the init into new pid/mount/uts/ipc/net namespaces, creates cg with
 // the spec's limits and places the init in it, lets it build its rootfs under dir (upper/,
 // work/, rootfs/) and exec the spec's args.
 // It returns once the exec succeeded, or with the child's own errno/step/path if it failed
 // (the child is then reaped). The caller must have SIGCHLD blocked if it uses a signalfd.
 int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launched* out,
-                     Error* e);
+                     Error* e, const LaunchOptions& opts = LaunchOptions());
 
 }  // namespace berth

@@ -32,6 +32,80 @@ bool parse_u64(const std::string& v, uint64_t* out) {
   return true;
 }
 
+// valid_cpu_list accepts a cpuset list ("0-1,3"): digits, '-' and ',' only, so the value can
+// never smuggle anything else into a cgroup file.
+bool valid_cpu_list(const std::string& v) {
+  if (v.empty()) return false;
+  for (char c : v) {
+    if (!((c >= '0' && c <= '9') || c == '-' || c == ',')) return false;
+  }
+  return true;
+}
+
+bool parse_bool(const std::string& v, bool* out) {
+  if (v != "0" && v != "1") return false;
+  *out = v == "1";
+  return true;
+}
+
+bool parse_u32(const std::string& v, uint32_t* out) {
+  uint64_t n = 0;
+  if (!parse_u64(v, &n) || n > UINT32_MAX) return false;
+  *out = static_cast<uint32_t>(n);
+  return true;
+}
+
+bool valid_cap(const std::string& v) { return v == "ALL" || v == "all" || cap_from_name(v) >= 0; }
+
+// parse_limit_value reads an rlimit value: a number or "unlimited".
+bool parse_limit_value(const std::string& v, uint64_t* out) {
+  if (v == "unlimited") {
+    *out = ~uint64_t{0};
+    return true;
+  }
+  return parse_u64(v, out);
+}
+
+// parse_rlimit reads `NAME:soft:hard`.
+bool parse_rlimit(const std::string& v, std::vector<Rlimit>* out) {
+  size_t c1 = v.find(':');
+  size_t c2 = c1 == std::string::npos ? c1 : v.find(':', c1 + 1);
+  if (c2 == std::string::npos) return false;
+  Rlimit r;
+  r.resource = rlimit_from_name(v.substr(0, c1));
+  if (r.resource < 0 || !parse_limit_value(v.substr(c1 + 1, c2 - c1 - 1), &r.soft) ||
+      !parse_limit_value(v.substr(c2 + 1), &r.hard) || r.soft > r.hard)
+    return false;
+  out->push_back(r);
+  return true;
+}
+
+// parse_mount reads `SOURCE\tTARGET\tro|rw`; both paths absolute.
+bool parse_mount(const std::string& v, std::vector<BindMount>* out) {
+  size_t t1 = v.find('\t');
+  size_t t2 = t1 == std::string::npos ? t1 : v.find('\t', t1 + 1);
+  if (t2 == std::string::npos) return false;
+  BindMount m{v.substr(0, t1), v.substr(t1 + 1, t2 - t1 - 1), v.substr(t2 + 1) == "ro"};
+  if (m.source.empty() || m.source[0] != '/' || m.target.empty() || m.target[0] != '/') return false;
+  if (v.substr(t2 + 1) != "ro" && v.substr(t2 + 1) != "rw") return false;
+  out->push_back(m);
+  return true;
+}
+
+// valid_cwd wants an absolute path without ".." components: chdir after pivot_root could not
+// leave the root anyway, but such a cwd is a sign of a confused or hostile spec.
+bool valid_cwd(const std::string& v) {
+  if (v.empty() || v[0] != '/') return false;
+  size_t pos = 0;
+  while (pos <= v.size()) {
+    size_t slash = v.find('/', pos);
+    if (slash == std::string::npos) slash = v.size();
+    if (v.compare(pos, slash - pos, "..") == 0 && slash - pos == 2) return false;
+    pos = slash + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 int parse_spec(const std::string& text, Spec* out, Error* e) {
@@ -59,16 +133,37 @@ int parse_spec(const std::string& text, Spec* out, Error* e) {
     else if (key == "memory") ok = parse_u64(value, &out->memory_bytes);
     else if (key == "cpuMillis") ok = parse_u64(value, &out->cpu_millis);
     else if (key == "pids") ok = parse_u64(value, &out->pids);
+    else if (key == "swap") ok = parse_u64(value, &out->swap_bytes);
+    else if (key == "cpus") ok = valid_cpu_list(value) && ((out->cpus = value), true);
     else if (key == "cgroupParent") out->cgroup_parent = value;
     else if (key == "cgroupRoot") out->cgroup_root = value;
     else if (key == "cgroupVersion") out->cgroup_version = value;
     else if (key == "logMaxBytes") ok = parse_u64(value, &out->log_max_bytes);
+    else if (key == "rootfsDir") out->rootfs_dir = value;
+    else if (key == "namespaces")
+      ok = parse_u64(value, &n) && n <= UINT32_MAX && ((out->namespaces = n), true);
+    else if (key == "capAdd") ok = valid_cap(value) && (out->cap_add.push_back(value), true);
+    else if (key == "capDrop") ok = valid_cap(value) && (out->cap_drop.push_back(value), true);
+    else if (key == "group") ok = parse_u64(value, &n) && n <= UINT32_MAX && (out->groups.push_back(static_cast<uint32_t>(n)), true);
+    else if (key == "rlimit") ok = parse_rlimit(value, &out->rlimits);
+    else if (key == "readOnlyRootfs") ok = parse_bool(value, &out->read_only_rootfs);
+    else if (key == "seccomp") ok = (value == "default" || value == "unconfined") && ((out->seccomp = value == "default"), true);
+    else if (key == "userNamespace") ok = parse_bool(value, &out->user_namespace);
+    else if (key == "uidMapBase") ok = parse_u32(value, &out->uid_map_base);
+    else if (key == "gidMapBase") ok = parse_u32(value, &out->gid_map_base);
+    else if (key == "idMapSize") ok = parse_u32(value, &out->id_map_size) && out->id_map_size > 0;
+    else if (key == "mount") ok = parse_mount(value, &out->mounts);
+    else if (key == "hosts") out->hosts = value;
+    else if (key == "resolvConf") out->resolv_conf = value;
     else ok = false;
     if (!ok) return fail(e, EINVAL, "parse spec", key);
   }
   if (out->id.empty()) return fail(e, EINVAL, "parse spec", "id");
+  if (!valid_cwd(out->cwd)) return fail(e, EINVAL, "parse spec", "cwd");
+  if (out->user_namespace && (out->uid >= out->id_map_size || out->gid >= out->id_map_size))
+    return fail(e, EINVAL, "parse spec", "userNamespace: uid/gid outside the id map");
   if (out->args.empty()) return fail(e, EINVAL, "parse spec", "arg");
-  if (out->lower_dirs.empty()) return fail(e, EINVAL, "parse spec", "lower");
+  if (out->lower_dirs.empty() && out->rootfs_dir.empty()) return fail(e, EINVAL, "parse spec", "lower");
   if (out->cgroup_version != "" && out->cgroup_version != "v1" && out->cgroup_version != "v2")
     return fail(e, EINVAL, "parse spec", "cgroupVersion");
   return 0;

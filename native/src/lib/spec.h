@@ -11,8 +11,16 @@
 #include <vector>
 
 #include "error.h"
+#include "security.h"
 
 namespace berth {
+
+// BindMount is a host path bound into the container (wire: `mount=SOURCE\tTARGET\tro|rw`).
+struct BindMount {
+  std::string source;  // host path, trusted (it comes from the agent)
+  std::string target;  // container path, resolved inside the rootfs (see mounts.h)
+  bool readonly = false;
+};
 
 // Spec is one container: identity, rootfs layers, process, limits and where its cgroup lives.
 struct Spec {
@@ -27,10 +35,30 @@ struct Spec {
   uint64_t memory_bytes = 0;   // 0 = unlimited
   uint64_t cpu_millis = 0;     // 0 = unlimited; 1000 = one core
   uint64_t pids = 0;           // 0 = unlimited
+  // swap_bytes is swap allowed on top of memory_bytes; 0 = none (v1 memsw = memory + swap).
+  uint64_t swap_bytes = 0;
+  std::string cpus;            // cpuset cpus ("0-1,3"); empty = any cpu
   std::string cgroup_parent = "berth";
   std::string cgroup_root;     // empty: $BERTH_CGROUP_ROOT or /sys/fs/cgroup
   std::string cgroup_version;  // empty: detect from the root's filesystem; "v1" or "v2" forces
   uint64_t log_max_bytes = 10 * 1024 * 1024;
+  // --- OCI bundles (berth-runtime); the agent leaves these at their defaults ---
+  std::string rootfs_dir;      // non-empty: bind this directory as the rootfs instead of the overlay
+  uint32_t namespaces = 0;     // 0: DEFAULT_NAMESPACES; else CLONE_NEW* bits (pid and mount required)
+  // --- isolation and privileges (mounts.h, security.h, seccomp.h, userns.h) ---
+  std::vector<std::string> cap_add;   // names (CAP_ optional, any case) or ALL, applied first
+  std::vector<std::string> cap_drop;  // then these are removed
+  std::vector<uint32_t> groups;       // supplementary gids; none by default
+  std::vector<Rlimit> rlimits;        // NOFILE defaults to DEFAULT_NOFILE when not listed
+  bool read_only_rootfs = false;
+  bool seccomp = true;                // false only for debugging (`seccomp=unconfined`)
+  bool user_namespace = false;        // container ids 0..id_map_size-1 -> host *_map_base..
+  uint32_t uid_map_base = 100000;
+  uint32_t gid_map_base = 100000;
+  uint32_t id_map_size = 65536;
+  std::vector<BindMount> mounts;
+  std::string hosts;                  // /etc/hosts content; empty: localhost + hostname
+  std::string resolv_conf;            // /etc/resolv.conf content; empty: the host's
 };
 
 // parse_spec parses the wire format into out; a malformed line fails with EINVAL and the key.

@@ -30,17 +30,21 @@ export const protobufFileName = "berth/v1/agent.proto";
  */
 
 export interface AgentMessage {
-  msg: { $case: "register"; value: Register } | { $case: "heartbeat"; value: Heartbeat } | {
-    $case: "taskStatus";
-    value: TaskStatusReport;
-  } | undefined;
+  msg:
+    | { $case: "register"; value: Register }
+    | { $case: "heartbeat"; value: Heartbeat }
+    | { $case: "taskStatus"; value: TaskStatusReport }
+    | { $case: "execResult"; value: ExecResult }
+    | undefined;
 }
 
 export interface ControlMessage {
-  msg: { $case: "registerAck"; value: RegisterAck } | { $case: "desiredTasks"; value: DesiredTasks } | {
-    $case: "error";
-    value: SessionError;
-  } | undefined;
+  msg:
+    | { $case: "registerAck"; value: RegisterAck }
+    | { $case: "desiredTasks"; value: DesiredTasks }
+    | { $case: "error"; value: SessionError }
+    | { $case: "execRequest"; value: ExecRequest }
+    | undefined;
 }
 
 export interface Resources {
@@ -104,11 +108,28 @@ export interface ContainerTemplate {
   user: string;
   resources: Resources | undefined;
   ports: PortMapping[];
+  /** absent: the runtime defaults */
+  security: SecurityContext | undefined;
 }
 
 export interface ContainerTemplate_EnvEntry {
   key: string;
   value: string;
+}
+
+/**
+ * SecurityContext edits the runtime's default privileges (Docker's 14 capabilities, the default
+ * seccomp filter, a writable rootfs, no user namespace).
+ */
+export interface SecurityContext {
+  readOnlyRootfs: boolean;
+  /** names with or without CAP_, any case, or "ALL" */
+  capAdd: string[];
+  capDrop: string[];
+  /** container root maps to an unprivileged host uid range */
+  userNamespace: boolean;
+  /** "" or "default"; "unconfined" disables the filter */
+  seccomp: string;
 }
 
 /** TaskAssignment is one task this node should run (desired_state "running") or stop ("stopped"). */
@@ -157,6 +178,38 @@ export interface TaskStatusReport {
   full: boolean;
 }
 
+/**
+ * ExecRequest asks the agent to run one command inside a task's running container
+ * (`berth exec`). The agent answers with exactly one ExecResult carrying the same request_id.
+ */
+export interface ExecRequest {
+  requestId: string;
+  namespace: string;
+  task: string;
+  containerId: string;
+  command: string[];
+  /** 0: the agent's default */
+  timeoutMs: number;
+}
+
+/**
+ * ExecResult is the outcome of an ExecRequest: either the command ran (exit_code, output) or
+ * error_code says why it could not (a BERTH_ERR_* constant, e.g. BERTH_ERR_TASK_NOT_RUNNING).
+ */
+export interface ExecResult {
+  requestId: string;
+  exitCode: number;
+  /** at most 4 MiB each; the *_truncated flags say when more was cut */
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  timedOut: boolean;
+  /** empty when the command ran */
+  errorCode: string;
+  errorMessage: string;
+}
+
 function createBaseAgentMessage(): AgentMessage {
   return { msg: undefined };
 }
@@ -172,6 +225,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         break;
       case "taskStatus":
         TaskStatusReport.encode(message.msg.value, writer.uint32(26).fork()).join();
+        break;
+      case "execResult":
+        ExecResult.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -214,6 +270,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "taskStatus", value: TaskStatusReport.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.msg = { $case: "execResult", value: ExecResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -236,6 +300,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "taskStatus", value: TaskStatusReport.fromJSON(object.taskStatus) }
         : isSet(object.task_status)
         ? { $case: "taskStatus", value: TaskStatusReport.fromJSON(object.task_status) }
+        : isSet(object.execResult)
+        ? { $case: "execResult", value: ExecResult.fromJSON(object.execResult) }
+        : isSet(object.exec_result)
+        ? { $case: "execResult", value: ExecResult.fromJSON(object.exec_result) }
         : undefined,
     };
   },
@@ -248,6 +316,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.heartbeat = Heartbeat.toJSON(message.msg.value);
     } else if (message.msg?.$case === "taskStatus") {
       obj.taskStatus = TaskStatusReport.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "execResult") {
+      obj.execResult = ExecResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -276,6 +346,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "execResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "execResult", value: ExecResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -296,6 +372,9 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         break;
       case "error":
         SessionError.encode(message.msg.value, writer.uint32(26).fork()).join();
+        break;
+      case "execRequest":
+        ExecRequest.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -338,6 +417,14 @@ export const ControlMessage: MessageFns<ControlMessage> = {
             message.msg = { $case: "error", value: SessionError.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.msg = { $case: "execRequest", value: ExecRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -362,6 +449,10 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         ? { $case: "desiredTasks", value: DesiredTasks.fromJSON(object.desired_tasks) }
         : isSet(object.error)
         ? { $case: "error", value: SessionError.fromJSON(object.error) }
+        : isSet(object.execRequest)
+        ? { $case: "execRequest", value: ExecRequest.fromJSON(object.execRequest) }
+        : isSet(object.exec_request)
+        ? { $case: "execRequest", value: ExecRequest.fromJSON(object.exec_request) }
         : undefined,
     };
   },
@@ -374,6 +465,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       obj.desiredTasks = DesiredTasks.toJSON(message.msg.value);
     } else if (message.msg?.$case === "error") {
       obj.error = SessionError.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "execRequest") {
+      obj.execRequest = ExecRequest.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -399,6 +492,12 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "error": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "error", value: SessionError.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "execRequest": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "execRequest", value: ExecRequest.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -1306,7 +1405,16 @@ export const PortMapping: MessageFns<PortMapping> = {
 };
 
 function createBaseContainerTemplate(): ContainerTemplate {
-  return { image: "", command: [], env: {}, workingDir: "", user: "", resources: undefined, ports: [] };
+  return {
+    image: "",
+    command: [],
+    env: {},
+    workingDir: "",
+    user: "",
+    resources: undefined,
+    ports: [],
+    security: undefined,
+  };
 }
 
 export const ContainerTemplate: MessageFns<ContainerTemplate> = {
@@ -1331,6 +1439,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     }
     for (const v of message.ports) {
       PortMapping.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.security !== undefined) {
+      SecurityContext.encode(message.security, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1407,6 +1518,14 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
             message.ports.push(PortMapping.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.security = SecurityContext.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1445,6 +1564,7 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
       user: isSet(object.user) ? globalThis.String(object.user) : "",
       resources: isSet(object.resources) ? Resources.fromJSON(object.resources) : undefined,
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortMapping.fromJSON(e)) : [],
+      security: isSet(object.security) ? SecurityContext.fromJSON(object.security) : undefined,
     };
   },
 
@@ -1477,6 +1597,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     if (message.ports?.length) {
       obj.ports = message.ports.map((e) => PortMapping.toJSON(e));
     }
+    if (message.security !== undefined) {
+      obj.security = SecurityContext.toJSON(message.security);
+    }
     return obj;
   },
 
@@ -1502,6 +1625,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
       ? Resources.fromPartial(object.resources)
       : undefined;
     message.ports = object.ports?.map((e) => PortMapping.fromPartial(e)) || [];
+    message.security = (object.security !== undefined && object.security !== null)
+      ? SecurityContext.fromPartial(object.security)
+      : undefined;
     return message;
   },
 };
@@ -1587,6 +1713,155 @@ export const ContainerTemplate_EnvEntry: MessageFns<ContainerTemplate_EnvEntry> 
     const message = createBaseContainerTemplate_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecurityContext(): SecurityContext {
+  return { readOnlyRootfs: false, capAdd: [], capDrop: [], userNamespace: false, seccomp: "" };
+}
+
+export const SecurityContext: MessageFns<SecurityContext> = {
+  encode(message: SecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.readOnlyRootfs !== false) {
+      writer.uint32(8).bool(message.readOnlyRootfs);
+    }
+    for (const v of message.capAdd) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.capDrop) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.userNamespace !== false) {
+      writer.uint32(32).bool(message.userNamespace);
+    }
+    if (message.seccomp !== "") {
+      writer.uint32(42).string(message.seccomp);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecurityContext {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecurityContext();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.readOnlyRootfs = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.capAdd.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.capDrop.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.userNamespace = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.seccomp = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecurityContext {
+    return {
+      readOnlyRootfs: isSet(object.readOnlyRootfs)
+        ? globalThis.Boolean(object.readOnlyRootfs)
+        : isSet(object.read_only_rootfs)
+        ? globalThis.Boolean(object.read_only_rootfs)
+        : false,
+      capAdd: globalThis.Array.isArray(object?.capAdd)
+        ? object.capAdd.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_add)
+        ? object.cap_add.map((e: any) => globalThis.String(e))
+        : [],
+      capDrop: globalThis.Array.isArray(object?.capDrop)
+        ? object.capDrop.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_drop)
+        ? object.cap_drop.map((e: any) => globalThis.String(e))
+        : [],
+      userNamespace: isSet(object.userNamespace)
+        ? globalThis.Boolean(object.userNamespace)
+        : isSet(object.user_namespace)
+        ? globalThis.Boolean(object.user_namespace)
+        : false,
+      seccomp: isSet(object.seccomp) ? globalThis.String(object.seccomp) : "",
+    };
+  },
+
+  toJSON(message: SecurityContext): unknown {
+    const obj: any = {};
+    if (message.readOnlyRootfs !== false) {
+      obj.readOnlyRootfs = message.readOnlyRootfs;
+    }
+    if (message.capAdd?.length) {
+      obj.capAdd = message.capAdd;
+    }
+    if (message.capDrop?.length) {
+      obj.capDrop = message.capDrop;
+    }
+    if (message.userNamespace !== false) {
+      obj.userNamespace = message.userNamespace;
+    }
+    if (message.seccomp !== "") {
+      obj.seccomp = message.seccomp;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SecurityContext>, I>>(base?: I): SecurityContext {
+    return SecurityContext.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SecurityContext>, I>>(object: I): SecurityContext {
+    const message = createBaseSecurityContext();
+    message.readOnlyRootfs = object.readOnlyRootfs ?? false;
+    message.capAdd = object.capAdd?.map((e) => e) || [];
+    message.capDrop = object.capDrop?.map((e) => e) || [];
+    message.userNamespace = object.userNamespace ?? false;
+    message.seccomp = object.seccomp ?? "";
     return message;
   },
 };
@@ -2249,6 +2524,402 @@ export const TaskStatusReport: MessageFns<TaskStatusReport> = {
   },
 };
 
+function createBaseExecRequest(): ExecRequest {
+  return { requestId: "", namespace: "", task: "", containerId: "", command: [], timeoutMs: 0 };
+}
+
+export const ExecRequest: MessageFns<ExecRequest> = {
+  encode(message: ExecRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.task !== "") {
+      writer.uint32(26).string(message.task);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(34).string(message.containerId);
+    }
+    for (const v of message.command) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(48).int64(message.timeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timeoutMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExecRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecRequest>, I>>(base?: I): ExecRequest {
+    return ExecRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecRequest>, I>>(object: I): ExecRequest {
+    const message = createBaseExecRequest();
+    message.requestId = object.requestId ?? "";
+    message.namespace = object.namespace ?? "";
+    message.task = object.task ?? "";
+    message.containerId = object.containerId ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseExecResult(): ExecResult {
+  return {
+    requestId: "",
+    exitCode: 0,
+    stdout: Buffer.alloc(0),
+    stderr: Buffer.alloc(0),
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    timedOut: false,
+    errorCode: "",
+    errorMessage: "",
+  };
+}
+
+export const ExecResult: MessageFns<ExecResult> = {
+  encode(message: ExecResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(16).int32(message.exitCode);
+    }
+    if (message.stdout.length !== 0) {
+      writer.uint32(26).bytes(message.stdout);
+    }
+    if (message.stderr.length !== 0) {
+      writer.uint32(34).bytes(message.stderr);
+    }
+    if (message.stdoutTruncated !== false) {
+      writer.uint32(40).bool(message.stdoutTruncated);
+    }
+    if (message.stderrTruncated !== false) {
+      writer.uint32(48).bool(message.stderrTruncated);
+    }
+    if (message.timedOut !== false) {
+      writer.uint32(56).bool(message.timedOut);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(66).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(74).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stdout = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stderr = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stdoutTruncated = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stderrTruncated = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.timedOut = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecResult {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      stdout: isSet(object.stdout) ? Buffer.from(bytesFromBase64(object.stdout)) : Buffer.alloc(0),
+      stderr: isSet(object.stderr) ? Buffer.from(bytesFromBase64(object.stderr)) : Buffer.alloc(0),
+      stdoutTruncated: isSet(object.stdoutTruncated)
+        ? globalThis.Boolean(object.stdoutTruncated)
+        : isSet(object.stdout_truncated)
+        ? globalThis.Boolean(object.stdout_truncated)
+        : false,
+      stderrTruncated: isSet(object.stderrTruncated)
+        ? globalThis.Boolean(object.stderrTruncated)
+        : isSet(object.stderr_truncated)
+        ? globalThis.Boolean(object.stderr_truncated)
+        : false,
+      timedOut: isSet(object.timedOut)
+        ? globalThis.Boolean(object.timedOut)
+        : isSet(object.timed_out)
+        ? globalThis.Boolean(object.timed_out)
+        : false,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: ExecResult): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.stdout.length !== 0) {
+      obj.stdout = base64FromBytes(message.stdout);
+    }
+    if (message.stderr.length !== 0) {
+      obj.stderr = base64FromBytes(message.stderr);
+    }
+    if (message.stdoutTruncated !== false) {
+      obj.stdoutTruncated = message.stdoutTruncated;
+    }
+    if (message.stderrTruncated !== false) {
+      obj.stderrTruncated = message.stderrTruncated;
+    }
+    if (message.timedOut !== false) {
+      obj.timedOut = message.timedOut;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecResult>, I>>(base?: I): ExecResult {
+    return ExecResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecResult>, I>>(object: I): ExecResult {
+    const message = createBaseExecResult();
+    message.requestId = object.requestId ?? "";
+    message.exitCode = object.exitCode ?? 0;
+    message.stdout = object.stdout ?? Buffer.alloc(0);
+    message.stderr = object.stderr ?? Buffer.alloc(0);
+    message.stdoutTruncated = object.stdoutTruncated ?? false;
+    message.stderrTruncated = object.stderrTruncated ?? false;
+    message.timedOut = object.timedOut ?? false;
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
 export type AgentGatewayService = typeof AgentGatewayService;
 export const AgentGatewayService = {
   /**
@@ -2292,6 +2963,14 @@ export const AgentGatewayClient = makeGenericClientConstructor(
   service: typeof AgentGatewayService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
