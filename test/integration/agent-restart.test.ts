@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +23,8 @@ const REPLICAS = 20;
 const KILLED = 3;
 const SERVICE = 'sleepers';
 const NODE = 'restart-node';
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'];
+import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
+import { removeCgroupParent } from '../support/cgroups.js';
 const RUNNING_LIMIT_MS = 180_000;
 const STEP_LIMIT_MS = 60_000;
 const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/etcd');
@@ -64,15 +65,6 @@ spec:
     command: ["sleep", "100000"]
     resources: { cpu: 0.05, memory: 16Mi, pids: 16 }
 `;
-}
-
-async function removeCgroupTree(parent: string): Promise<void> {
-  for (const c of V1_CONTROLLERS) {
-    const base = `/sys/fs/cgroup/${c}/${parent}`;
-    const children = await readdir(base).catch(() => [] as string[]);
-    for (const child of children) await rmdir(join(base, child)).catch(() => undefined);
-    await rmdir(base).catch(() => undefined);
-  }
 }
 
 describe('agent kill -9 and restart with 20 running containers', { skip: !canRun && 'needs root and etcd' }, () => {
@@ -135,7 +127,7 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
       await rt.remove(c.id).catch(() => undefined);
     }
     await cp?.stop();
-    await removeCgroupTree(cgroupParent);
+    await removeCgroupParent(cgroupParent);
     if (process.env.BERTH_TEST_KEEP_LOGS) process.stderr.write(await readFile(agentLog, 'utf8').catch(() => ''));
     await rm(work, { recursive: true, force: true });
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, readlink, rm, rmdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
+import { removeCgroupParent } from '../support/cgroups.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'true', 'echo', 'id', 'pwd', 'ls', 'head', 'yes', 'env', 'grep'];
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'];
 const WAIT_POLL_MS = 20;
 const WAIT_LIMIT_MS = 10_000;
 const MAX_EXEC_OUTPUT_BYTES = 4 * 1024 * 1024;
@@ -60,7 +60,7 @@ describe('exec into a running container', { skip: !canRun && 'needs root and bus
       await rt.stop(id, 0).catch(() => undefined);
       await rt.remove(id).catch(() => undefined);
     }
-    for (const c of V1_CONTROLLERS) await rmdir(`/sys/fs/cgroup/${c}/${cgroupParent}`).catch(() => undefined);
+    await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });
 

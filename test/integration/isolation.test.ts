@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,10 @@ import { after, before, describe, it } from 'node:test';
 
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
+import { removeCgroupParent } from '../support/cgroups.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'echo', 'id', 'ps', 'mount', 'unshare', 'readlink', 'touch', 'wc', 'grep', 'ln', 'ls', 'mkdir'];
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'devices'];
 const WAIT_POLL_MS = 10;
 const WAIT_LIMIT_MS = 15_000;
 /** DOCKER_DEFAULT_CAPS is the mask of Docker's 14 default capabilities. */
@@ -141,7 +141,7 @@ describe('container isolation and escape attempts', { skip: !canRun && 'needs ro
       await rt.stop(id, 0).catch(() => undefined);
       await rt.remove(id).catch(() => undefined);
     }
-    for (const c of V1_CONTROLLERS) await rmdir(`/sys/fs/cgroup/${c}/${cgroupParent}`).catch(() => undefined);
+    await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });
 

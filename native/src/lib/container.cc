@@ -24,6 +24,7 @@
 
 #include <vector>
 
+#include "exec.h"
 #include "fsutil.h"
 #include "mounts.h"
 #include "seccomp.h"
@@ -36,7 +37,6 @@ namespace {
 
 constexpr int NAMESPACE_FLAGS = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
                                 CLONE_NEWNET;
-constexpr const char* DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr int EXEC_FAILED_EXIT = 127;
 
 // Privileges are resolved once in the shim, before the clone, so the init only applies them.
@@ -80,43 +80,6 @@ int bring_up_loopback(Error* e) {
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return fail(e, errno, "set flags", "lo");
   return 0;
-}
-
-std::string env_path(const Spec& spec) {
-  for (const std::string& kv : spec.env) {
-    if (kv.compare(0, 5, "PATH=") == 0) return kv.substr(5);
-  }
-  return DEFAULT_PATH;
-}
-
-// exec_args runs execve with a PATH search when args[0] has no '/', like execvpe but using the
-// container's PATH rather than the shim's.
-int exec_args(const Spec& spec, Error* e) {
-  std::vector<char*> argv;
-  for (const std::string& a : spec.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const std::string& kv : spec.env) envp.push_back(const_cast<char*>(kv.c_str()));
-  envp.push_back(nullptr);
-  const std::string& file = spec.args[0];
-  if (file.find('/') != std::string::npos) {
-    ::execve(file.c_str(), argv.data(), envp.data());
-    return fail(e, errno, "exec", file);
-  }
-  std::string path = env_path(spec);
-  int err = ENOENT;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t colon = path.find(':', start);
-    if (colon == std::string::npos) colon = path.size();
-    std::string d = path.substr(start, colon - start);
-    std::string candidate = (d.empty() ? "." : d) + "/" + file;
-    ::execve(candidate.c_str(), argv.data(), envp.data());
-    // Keep looking past missing entries, but remember a real refusal (EACCES) to report it.
-    if (errno != ENOENT && errno != ENOTDIR) err = errno;
-    start = colon + 1;
-  }
-  return fail(e, err, "exec", file);
 }
 
 // report_child_error sends the failed step to launch_container and ends the init.
@@ -208,10 +171,10 @@ void wait_for_start(int err_w, int fifo_fd, const Spec& spec) {
     // --- create/start gate (2/3): report "created", then block until start ---
     if (fifo_fd >= 0) {
       wait_for_start(err_w, fifo_fd, spec);
-      exec_args(spec, &e);
+      execvp_env(spec.args, spec.env, &e);
       report_after_start(spec, e);
     }
-    rc = exec_args(spec, &e);
+    rc = execvp_env(spec.args, spec.env, &e);
   }
   report_child_error(err_w, e);
 }
