@@ -68,15 +68,21 @@ export class FlagError extends Error {}
 
 /**
  * parseFlags reads `--name value` and `--name=value` pairs; every flag must be in allowed and
- * carry a value, so a typo fails loudly instead of silently running the defaults.
+ * carry a value, so a typo fails loudly instead of silently running the defaults. Names in
+ * switches take no value and map to "true".
  */
-export function parseFlags(args: string[], allowed: string[]): Map<string, string> {
+export function parseFlags(args: string[], allowed: string[], switches: string[] = []): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('--')) throw new FlagError(`unexpected argument ${JSON.stringify(arg)}`);
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (switches.includes(name)) {
+      if (eq > 0) throw new FlagError(`--${name} takes no value`);
+      out.set(name, 'true');
+      continue;
+    }
     const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
     if (!allowed.includes(name)) throw new FlagError(`unknown flag --${name}`);
     if (value === undefined || value === '') throw new FlagError(`--${name} needs a value`);

@@ -3,11 +3,12 @@
  * Benchmarks are registered here explicitly; importing a bench module has no side effects.
  */
 import { applyBench } from './apply.js';
+import { densityBench } from './density.js';
 import { FlagError, type Bench } from './report.js';
 import { runtimeBench } from './runtime.js';
 
 /** BENCHES lists every benchmark by name. */
-const BENCHES: Bench[] = [runtimeBench, applyBench];
+const BENCHES: Bench[] = [runtimeBench, densityBench, applyBench];
 
 function listBenches(): string {
   const lines = BENCHES.map((b) => `  ${b.name.padEnd(10)} ${b.summary}\n  ${' '.repeat(10)} usage: ${b.usage}`);

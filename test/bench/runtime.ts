@@ -3,7 +3,8 @@
  * mount, uts, ipc, net (and cgroup) namespaces, an overlay rootfs and memory/cpu/pids limits,
  * through (a) the native addon path the agent uses, (b) `berth-runtime run` and (c) `runc run`,
  * interleaved a, b, c, a, b, c so all see the same background noise. (b) and (c) run the very
- * same config.json (from `runc spec`, edited) on the same kind of overlay rootfs.
+ * same config.json (from `runc spec`, edited) on the same kind of overlay rootfs. Then, unless
+ * --no-density, the density bench (density.ts) runs and its figures join the final JSON line.
  */
 import { existsSync, watch } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +14,8 @@ import { join } from 'node:path';
 import { ImageStore } from '../../agent/images/index.js';
 import { createRuntime, type ContainerSpec, type Runtime } from '../../agent/runtime/index.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
-import { fmt, nowMs, parseFlags, positiveInt, round, summarize, table, type Bench, type Summary } from './report.js';
+import { DEFAULT_CONTAINERS, densityJson, measureDensity, printDensity } from './density.js';
+import { fmt, FlagError, nowMs, parseFlags, positiveInt, round, summarize, table, type Bench, type Summary } from './report.js';
 import { removeCgroupTree, RuncBundle, runcVersion, type BenchLimits } from './runc-bundle.js';
 import { REPO_ROOT } from '../support/cluster.js';
 
@@ -109,7 +111,10 @@ function row(label: string, s: Summary | undefined): string[] {
   return [label, String(s.count), fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.mean), fmt(s.max)];
 }
 
-async function measure(runs: number): Promise<void> {
+/** LatencyFigures are the start-to-exit fields of the final JSON line. */
+type LatencyFigures = Record<string, unknown>;
+
+async function measure(runs: number): Promise<LatencyFigures> {
   if (process.getuid?.() !== 0) throw new Error('the runtime bench needs root (namespaces, mounts, cgroups)');
   const version = runcVersion();
   ensureSeedImage();
@@ -146,7 +151,7 @@ async function measure(runs: number): Promise<void> {
       c.push(sc);
       if ((i - WARMUP_RUNS + 1) % 50 === 0) process.stdout.write(`  ${i - WARMUP_RUNS + 1}/${runs}\n`);
     }
-    report(runs, a, b, c);
+    return report(runs, a, b, c);
   } finally {
     await addon?.cleanup().catch((err) => process.stderr.write(`cleanup (addon): ${String(err)}\n`));
     await runc?.cleanup().catch((err) => process.stderr.write(`cleanup (runc): ${String(err)}\n`));
@@ -156,7 +161,7 @@ async function measure(runs: number): Promise<void> {
   }
 }
 
-function report(runs: number, a: AddonSample[], b: number[], c: number[]): void {
+function report(runs: number, a: AddonSample[], b: number[], c: number[]): LatencyFigures {
   const cli = summarize(b);
   const addonExit = summarize(a.map((s) => s.startToExitMs));
   const addonRun = summarize(a.map((s) => s.runResolveMs));
@@ -176,7 +181,7 @@ function report(runs: number, a: AddonSample[], b: number[], c: number[]): void 
   process.stdout.write(`ratio berth-runtime/runc (p50): ${fmt(ratioCli, 3)}   (mean: ${fmt(cli.mean / runc.mean, 3)})\n`);
   process.stdout.write(`${ROOTFS_NOTE}\n`);
   process.stdout.write('namespaces all paths: pid, mount, uts, ipc, net, cgroup; the shim and berth-runtime also bring up lo, runc (no hooks) does not. (b) parses the same config.json as (c).\n\n');
-  process.stdout.write(JSON.stringify({
+  return {
     bench: 'runtime',
     runs,
     p50_ms: { addon: round(addonExit.p50), cli: round(cli.p50), runc: round(runc.p50) },
@@ -186,17 +191,38 @@ function report(runs: number, a: AddonSample[], b: number[], c: number[]): void 
     addon_run_resolve_ms: { p50: round(addonRun.p50), p99: round(addonRun.p99) },
     ratio_addon_vs_runc: round(ratio, 3),
     ratio_cli_vs_runc: round(ratioCli, 3),
-  }) + '\n');
+  };
+}
+
+/**
+ * densityFigures runs the density bench after the latency runs (never during: 300 sleeping
+ * containers would be background noise). A failure is reported in the JSON line instead of
+ * losing the latency figures, and makes the bench exit 1.
+ */
+async function densityFigures(containers: number): Promise<Record<string, unknown>> {
+  try {
+    const r = await measureDensity(containers);
+    printDensity(r);
+    return densityJson(r);
+  } catch (err) {
+    process.stderr.write(`density failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+    return { containers, error: (err as Error).message };
+  }
 }
 
 /** runtimeBench is registered in run.ts as `runtime`. */
 export const runtimeBench: Bench = {
   name: 'runtime',
-  summary: '/bin/true start-to-exit: native addon path vs runc run (needs root)',
-  usage: 'npm run bench -- runtime [--runs N]   (default 200)',
+  summary: '/bin/true start-to-exit: addon vs berth-runtime vs runc, then density (needs root)',
+  usage: `npm run bench -- runtime [--runs N] [--density N | --no-density]   (defaults 200, ${DEFAULT_CONTAINERS})`,
   async run(args) {
-    const flags = parseFlags(args, ['runs']);
+    const flags = parseFlags(args, ['runs', 'density'], ['no-density']);
     const runs = flags.has('runs') ? positiveInt('runs', flags.get('runs')!) : DEFAULT_RUNS;
-    await measure(runs);
+    const containers = flags.has('density') ? positiveInt('density', flags.get('density')!) : DEFAULT_CONTAINERS;
+    if (flags.has('no-density') && flags.has('density')) throw new FlagError('--density and --no-density exclude each other');
+    const figures = await measure(runs);
+    if (!flags.has('no-density')) figures.density = await densityFigures(containers);
+    process.stdout.write(JSON.stringify(figures) + '\n');
   },
 };
