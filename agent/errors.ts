@@ -10,6 +10,11 @@
  * | BERTH_ERR_IMAGE_UNSAFE_ENTRY         | ImageInvalid   | a layer entry escapes the layer root          |
  * | BERTH_ERR_IMAGE_UNSUPPORTED_REFERENCE| ImageInvalid   | a reference scheme this agent cannot pull yet |
  * | BERTH_ERR_IMAGE_XATTR_UNAVAILABLE    | ImageInvalid   | no way to set trusted.overlay.opaque          |
+ * | BERTH_ERR_IMAGE_PULL_FAILED          | ErrImagePull   | a registry could not be reached or kept failing (network, 5xx) |
+ * | BERTH_ERR_IMAGE_UNAUTHORIZED         | ErrImagePull   | a registry refused our credentials (401/403)  |
+ * | BERTH_ERR_IMAGE_TOO_LARGE            | ImageInvalid   | a manifest or index exceeds the size limit    |
+ * | BERTH_ERR_IMAGE_NEVER_PULL           | ErrImageNeverPull | the image is absent and the pull policy is never |
+ * | BERTH_ERR_IMAGE_LAYER_TOO_LARGE      | ImageInvalid   | a layer unpacks to more than maxLayerBytes    |
  * | BERTH_ERR_TASK_INVALID               | StartError     | a task that cannot be turned into a container |
  * | BERTH_ERR_START_FAILED               | StartError     | the runtime refused to run the container      |
  */
@@ -22,6 +27,11 @@ export type AgentErrorCode =
   | 'BERTH_ERR_IMAGE_UNSAFE_ENTRY'
   | 'BERTH_ERR_IMAGE_UNSUPPORTED_REFERENCE'
   | 'BERTH_ERR_IMAGE_XATTR_UNAVAILABLE'
+  | 'BERTH_ERR_IMAGE_PULL_FAILED'
+  | 'BERTH_ERR_IMAGE_UNAUTHORIZED'
+  | 'BERTH_ERR_IMAGE_TOO_LARGE'
+  | 'BERTH_ERR_IMAGE_NEVER_PULL'
+  | 'BERTH_ERR_IMAGE_LAYER_TOO_LARGE'
   | 'BERTH_ERR_TASK_INVALID'
   | 'BERTH_ERR_START_FAILED';
 
@@ -32,6 +42,11 @@ const REASONS: Record<AgentErrorCode, string> = {
   BERTH_ERR_IMAGE_UNSAFE_ENTRY: 'ImageInvalid',
   BERTH_ERR_IMAGE_UNSUPPORTED_REFERENCE: 'ImageInvalid',
   BERTH_ERR_IMAGE_XATTR_UNAVAILABLE: 'ImageInvalid',
+  BERTH_ERR_IMAGE_PULL_FAILED: 'ErrImagePull',
+  BERTH_ERR_IMAGE_UNAUTHORIZED: 'ErrImagePull',
+  BERTH_ERR_IMAGE_TOO_LARGE: 'ImageInvalid',
+  BERTH_ERR_IMAGE_NEVER_PULL: 'ErrImageNeverPull',
+  BERTH_ERR_IMAGE_LAYER_TOO_LARGE: 'ImageInvalid',
   BERTH_ERR_TASK_INVALID: 'StartError',
   BERTH_ERR_START_FAILED: 'StartError',
 };

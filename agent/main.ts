@@ -8,7 +8,8 @@
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { createRuntime } from './runtime/index.js';
-import { ImageStore } from './images/index.js';
+import { IMAGE_GC_INTERVAL_MS, ImageStore } from './images/index.js';
+import { LABEL_IMAGE_DIGEST } from './reconciler-spec.js';
 import { Reconciler } from './reconciler.js';
 import { AgentSession } from './session.js';
 import { createAgentMetrics, parseListen, startMetricsServer } from './metrics/index.js';
@@ -17,6 +18,7 @@ import { firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
 import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
 import { createExecHandler } from './exec.js';
+import { ConfigError, loadAgentConfig } from './config.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
 export const DEFAULT_GATEWAY = '127.0.0.1:7481';
@@ -34,6 +36,7 @@ interface Flags {
   cgroupParent: string;
   metricsListen: string;
   advertiseAddress?: string;
+  config?: string;
   logLevel: LogLevel;
 }
 
@@ -57,6 +60,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--state-dir <dir>', 'state directory (containers/, images/)', '/var/lib/berth')
     .option('--cgroup-parent <path>', 'cgroup parent for containers', 'berth')
     .option('--metrics-listen <addr:port>', 'metrics listen address', '0.0.0.0:9480')
+    .option('--config <file>', 'agent config file, JSON or YAML (registries: credentials, insecure hosts, CA files)')
     .option('--advertise-address <ip>', 'address registered for this node (default: first non-loopback IPv4)')
     .option('--log-level <level>', 'debug|info|warn|error', option((s) => {
       if (!isLogLevel(s)) throw new Error(`unknown log level ${s}`);
@@ -69,6 +73,11 @@ function parseFlags(argv: string[]): Flags {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv);
+  const config = await loadAgentConfig(flags.config).catch((err: unknown) => {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`berth-agent: ${err.message}\n`);
+    process.exit(2);
+  });
   const log = createLogger(flags.logLevel);
   const servers = flags.server.split(',').map((s) => s.trim()).filter(Boolean);
   const listen = parseListen(flags.metricsListen);
@@ -78,16 +87,27 @@ async function main(): Promise<void> {
   const runtime = createRuntime({ stateDir: flags.stateDir, cgroupParent: flags.cgroupParent, log: log.child('runtime') });
   // Before re-adoption: remove what a crash mid-create left half-made.
   await runtime.recover?.();
-  const images = new ImageStore({ root: `${flags.stateDir}/images`, log });
+  // The session is created later, but image changes are reported through it.
+  let session: AgentSession | undefined;
+  const images = new ImageStore({
+    root: `${flags.stateDir}/images`,
+    log,
+    registries: config,
+    containers: async () => (await runtime.list()).map((s) => ({ imageDigest: s.labels[LABEL_IMAGE_DIGEST] })),
+    onChange: () => void images.list().then((l) => session?.reportImages(l), () => undefined),
+  });
   await images.init();
+  // Collect at start and then every few minutes; a failed run is logged and retried next time.
+  const collectImages = (): void => void images.gc().catch((err: unknown) => log.warn('image gc failed', { error: messageOf(err) }));
+  const gcTimer = setInterval(collectImages, IMAGE_GC_INTERVAL_MS);
+  gcTimer.unref();
   const metrics = createAgentMetrics({ runtime, nodeName: flags.name, cgroupParent: flags.cgroupParent });
   const server = await startMetricsServer(metrics, listen.host, listen.port, log);
   const metricsPort = (server.address() as { port: number }).port;
 
-  // The session is created after the reconciler, but the reconciler reports through it.
-  let session: AgentSession | undefined;
   const reconciler = new Reconciler({ runtime, images, log, report: (s) => session?.report(s) });
   await reconciler.start();
+  collectImages(); // after re-adoption, so images of running containers count as in use
   session = new AgentSession({
     servers,
     log,
@@ -102,6 +122,7 @@ async function main(): Promise<void> {
       metricsUrl: `http://${advertise}:${metricsPort}/metrics`,
       agentVersion: berthVersion(),
       cgroupVersion: runtime.cgroupVersion,
+      images: await images.list(),
     }),
   });
   session.start();
@@ -113,6 +134,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; containers keep running', { signal });
     void (async () => {
+      clearInterval(gcTimer);
       await session?.close();
       await Promise.race([reconciler.close(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -18,6 +18,9 @@ export interface TaskStatusView {
   startedAt?: string;
   finishedAt?: string;
   imageDigest?: string;
+  /** pullBytesDone / pullBytesTotal report image progress while preparing. */
+  pullBytesDone?: number;
+  pullBytesTotal?: number;
 }
 
 /** TERMINAL_PHASES are phases a task does not leave on its own (restarts are issue 5). */
@@ -26,7 +29,8 @@ export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'fa
 // Which phases each phase may move to; 'none' is a task the reconciler has not reported yet.
 const ALLOWED: Record<TaskPhase | 'none', readonly TaskPhase[]> = {
   none: ['preparing', 'running', 'succeeded', 'failed', 'stopped'],
-  preparing: ['starting', 'failed', 'stopped'],
+  // preparing -> preparing carries pull progress and pull back-off reasons.
+  preparing: ['preparing', 'starting', 'failed', 'stopped'],
   starting: ['running', 'failed', 'stopped'],
   running: ['running', 'succeeded', 'failed', 'stopped'],
   // A restart (issue 5) or a task set back to running goes through preparing again.

@@ -6,8 +6,8 @@
  */
 import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
 import type { ContainerState, Runtime } from './runtime/runtime.js';
-import type { Images } from './images/index.js';
-import { messageOf, reasonOf } from './errors.js';
+import type { Images, PullPolicy } from './images/index.js';
+import { AgentError, messageOf, reasonOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
 import { canTransition, exitReason, TERMINAL_PHASES, type TaskStatusView } from './reconciler-status.js';
@@ -18,6 +18,22 @@ export const DEFAULT_STOP_GRACE_MS = 10_000;
 export const DEFAULT_EXIT_POLL_MS = 500;
 /** SYNC_RETRY_MS is the delay before retrying a sync that failed unexpectedly. */
 export const SYNC_RETRY_MS = 2_000;
+/** PULL_BACKOFF_INITIAL_MS is the wait after a task's first failed pull; it doubles per failure. */
+export const PULL_BACKOFF_INITIAL_MS = 1_000;
+/** PULL_BACKOFF_MAX_MS caps the wait between pulls (Kubernetes: 5 minutes). */
+export const PULL_BACKOFF_MAX_MS = 5 * 60_000;
+/** PULL_PROGRESS_INTERVAL_MS throttles progress reports: at most two a second per task. */
+export const PULL_PROGRESS_INTERVAL_MS = 500;
+
+/** pullBackoffMs is the wait after `failures` consecutive failed pulls (1 s, 2 s, 4 s ... 5 min). */
+export function pullBackoffMs(failures: number, initialMs = PULL_BACKOFF_INITIAL_MS, maxMs = PULL_BACKOFF_MAX_MS): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
+}
+
+/** pullPolicyOf maps the wire's pull policy ("" = default) to the store's. */
+export function pullPolicyOf(raw: string | undefined): PullPolicy {
+  return raw === 'always' || raw === 'never' ? raw : 'if-not-present';
+}
 
 /** ReconcilerOptions wires the reconciler to the runtime, the image store and the session. */
 export interface ReconcilerOptions {
@@ -28,6 +44,9 @@ export interface ReconcilerOptions {
   log?: Logger;
   stopGraceMs?: number;
   exitPollMs?: number;
+  /** pullBackoffInitialMs / pullBackoffMaxMs override the pull retry schedule (tests). */
+  pullBackoffInitialMs?: number;
+  pullBackoffMaxMs?: number;
 }
 
 interface TaskRecord {
@@ -39,6 +58,10 @@ interface TaskRecord {
   busy: boolean;
   dirty: boolean;
   retry?: NodeJS.Timeout;
+  /** pullFailures counts consecutive failed pulls; nextPullAt is when the next may start (ms). */
+  pullFailures: number;
+  nextPullAt?: number;
+  pullRetry?: NodeJS.Timeout;
 }
 
 /** Reconciler converges local containers onto the desired tasks and reports their status. */
@@ -113,14 +136,17 @@ export class Reconciler {
   async close(): Promise<void> {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
-    for (const rec of this.records.values()) if (rec.retry) clearTimeout(rec.retry);
+    for (const rec of this.records.values()) {
+      if (rec.retry) clearTimeout(rec.retry);
+      if (rec.pullRetry) clearTimeout(rec.pullRetry);
+    }
     await this.idle();
   }
 
   private record(id: string): TaskRecord {
     let rec = this.records.get(id);
     if (!rec) {
-      rec = { id, busy: false, dirty: false };
+      rec = { id, busy: false, dirty: false, pullFailures: 0 };
       this.records.set(id, rec);
     }
     return rec;
@@ -169,6 +195,7 @@ export class Reconciler {
     }
     if (!desired || desired.desiredState !== 'running') {
       const last = state ? await this.destroy(state) : undefined;
+      this.resetPull(rec);
       if (!desired) {
         this.records.delete(rec.id);
         return;
@@ -192,6 +219,8 @@ export class Reconciler {
       return;
     }
     if (phase !== undefined && TERMINAL_PHASES.has(phase) && !this.shouldRestart(rec)) return;
+    // Backing off after a failed pull: the timer set then kicks the next attempt.
+    if (rec.nextPullAt !== undefined && Date.now() < rec.nextPullAt) return;
     await this.startTask(rec, desired);
   }
 
@@ -225,15 +254,20 @@ export class Reconciler {
 
   private async startTask(rec: TaskRecord, task: TaskAssignment): Promise<void> {
     const tpl = task.template;
-    this.setStatus(rec, task, { phase: 'preparing' });
+    // A retry keeps the back-off reason visible until the pull succeeds or fails again.
+    const retrying = rec.status?.phase === 'preparing' ? { reason: rec.status.reason, message: rec.status.message } : {};
+    this.setStatus(rec, task, { phase: 'preparing', ...dropUndefined(retrying) });
     let image;
     try {
-      image = await this.opts.images.resolve(tpl?.image ?? '');
+      image = await this.opts.images.resolve(tpl?.image ?? '', {
+        policy: pullPolicyOf(tpl?.pullPolicy),
+        onProgress: this.progressReporter(rec, task),
+      });
     } catch (err) {
-      this.log.warn('image failed', { task: task.name, image: tpl?.image, error: messageOf(err) });
-      this.setStatus(rec, task, { phase: 'failed', reason: reasonOf(err, 'ImageInvalid'), message: messageOf(err) });
+      this.pullFailed(rec, task, err);
       return;
     }
+    this.resetPull(rec);
     if (rec.desired !== task) return; // the desired set changed while pulling: the next sync decides
     this.setStatus(rec, task, { phase: 'starting', imageDigest: image.digest });
     try {
@@ -247,6 +281,44 @@ export class Reconciler {
       // A half-created container must not linger or block the next attempt.
       await this.opts.runtime.remove(rec.id).catch(() => undefined);
     }
+  }
+
+  /**
+   * pullFailed keeps the task preparing and schedules another pull with exponential back-off,
+   * like Kubernetes: the first failure reads ErrImagePull (or ErrImageNeverPull), later ones
+   * ImagePullBackOff, each with the source's message. A task that cannot pull never churns.
+   */
+  private pullFailed(rec: TaskRecord, task: TaskAssignment, err: unknown): void {
+    rec.pullFailures++;
+    const delay = pullBackoffMs(rec.pullFailures, this.opts.pullBackoffInitialMs, this.opts.pullBackoffMaxMs);
+    rec.nextPullAt = Date.now() + delay;
+    const never = err instanceof AgentError && err.code === 'BERTH_ERR_IMAGE_NEVER_PULL';
+    const reason = rec.pullFailures === 1 ? (never ? 'ErrImageNeverPull' : 'ErrImagePull') : 'ImagePullBackOff';
+    const message = `${messageOf(err)} (${reasonOf(err, 'ImageInvalid')}; retrying in ${delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`})`;
+    this.log.warn('image pull failed', { task: task.name, image: task.template?.image, failures: rec.pullFailures, retryMs: delay, error: messageOf(err) });
+    this.setStatus(rec, task, { phase: 'preparing', reason, message });
+    if (rec.pullRetry) clearTimeout(rec.pullRetry);
+    rec.pullRetry = setTimeout(() => { rec.pullRetry = undefined; this.kick(rec.id); }, delay);
+    rec.pullRetry.unref();
+  }
+
+  private resetPull(rec: TaskRecord): void {
+    rec.pullFailures = 0;
+    rec.nextPullAt = undefined;
+    if (rec.pullRetry) clearTimeout(rec.pullRetry);
+    rec.pullRetry = undefined;
+  }
+
+  /** progressReporter reports pull progress at most every PULL_PROGRESS_INTERVAL_MS, plus the last update. */
+  private progressReporter(rec: TaskRecord, task: TaskAssignment): (done: number, total: number) => void {
+    let lastAt = 0;
+    return (done, total) => {
+      const now = Date.now();
+      if ((now - lastAt < PULL_PROGRESS_INTERVAL_MS && done < total) || rec.status?.phase !== 'preparing' || rec.desired !== task) return;
+      lastAt = now;
+      const keep = { reason: rec.status.reason, message: rec.status.message };
+      this.setStatus(rec, task, { phase: 'preparing', ...dropUndefined(keep), pullBytesDone: done, pullBytesTotal: total });
+    };
   }
 
   /** destroy stops (SIGTERM, then SIGKILL after the grace period) and removes a container. */

@@ -6,7 +6,7 @@
  */
 import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type Register, type TaskAssignment, type TaskStatus,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Register, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
@@ -56,6 +56,7 @@ export function toProtoStatus(s: TaskStatusView): TaskStatus {
     namespace: s.namespace, name: s.name, uid: s.uid, phase: s.phase, containerId: s.containerId ?? '', pid: s.pid ?? 0,
     ip: '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
     restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
+    pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0,
   };
 }
 
@@ -97,6 +98,11 @@ export class AgentSession {
       this.pending.clear();
       if (tasks.length > 0) this.send({ msg: { $case: 'taskStatus', value: { tasks, full: false } } });
     });
+  }
+
+  /** reportImages sends the node's image list; unregistered, the next Register carries it instead. */
+  reportImages(images: NodeImage[]): void {
+    this.send({ msg: { $case: 'nodeImages', value: { images } } });
   }
 
   /** close ends the stream and the reconnect loop. */

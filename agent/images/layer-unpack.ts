@@ -1,7 +1,9 @@
 /**
  * Unpack one layer tar into its own directory, converted for overlayfs and confined to that
  * directory: names with '..' or a leading '/', parents that are symlinks, symlinks or hardlinks
- * leading outside the root, and device nodes are refused with an error naming the entry.
+ * leading outside the root, and device nodes are refused with an error naming the entry. Limits
+ * bound the layer's size and can strip setuid/setgid bits from files (directories keep setgid:
+ * it only steers group inheritance).
  */
 import { constants as fsc } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
@@ -27,7 +29,22 @@ export interface UnpackStats {
   entries: number;
   whiteouts: number;
   opaqueDirs: number;
+  /** bytes is the sum of regular files' sizes: the layer's share of the store. */
+  bytes: number;
 }
+
+/** UnpackLimits are the agent's policies for what a layer may hold. */
+export interface UnpackLimits {
+  /** allowSetuid keeps setuid/setgid bits on files (Docker's default); false strips them. */
+  allowSetuid?: boolean;
+  /** maxBytes bounds the layer's content; an entry that would pass it fails the layer. */
+  maxBytes?: number;
+  /** layer names the layer in errors (e.g. its digest). */
+  layer?: string;
+}
+
+/** SETID_BITS are S_ISUID | S_ISGID. */
+const SETID_BITS = 0o6000;
 
 function unsafe(entry: string, why: string): AgentError {
   return new AgentError('BERTH_ERR_IMAGE_UNSAFE_ENTRY', `layer entry ${JSON.stringify(entry)}: ${why}`);
@@ -77,13 +94,13 @@ async function removeExisting(path: string, keepDir: boolean): Promise<void> {
   await rm(path, { recursive: true, force: true });
 }
 
-async function writeFile(path: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+async function writeFile(path: string, h: TarHeader, body: AsyncIterable<Buffer>, mode: number): Promise<void> {
   // O_EXCL|O_NOFOLLOW: the path was just cleared, so anything there now is a race we refuse.
   const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
     for await (const chunk of body) await fh.write(chunk);
     if (isRoot) await fh.chown(h.uid, h.gid);
-    await fh.chmod(h.mode); // after chown, which clears setuid bits
+    await fh.chmod(mode); // after chown, which clears setuid bits
     await fh.utimes(h.mtimeSec, h.mtimeSec);
   } finally {
     await fh.close();
@@ -94,8 +111,10 @@ async function writeFile(path: string, h: TarHeader, body: AsyncIterable<Buffer>
  * unpackLayer extracts an uncompressed tar stream into `root` (an existing, empty directory).
  * Directory modes and times are applied last so read-only directories can still be filled.
  */
-export async function unpackLayer(src: AsyncIterable<Buffer>, root: string, marks: UnpackMarks = defaultMarks): Promise<UnpackStats> {
-  const stats: UnpackStats = { entries: 0, whiteouts: 0, opaqueDirs: 0 };
+export async function unpackLayer(src: AsyncIterable<Buffer>, root: string, marks: UnpackMarks = defaultMarks,
+  limits: UnpackLimits = {}): Promise<UnpackStats> {
+  const stats: UnpackStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, bytes: 0 };
+  const maxBytes = limits.maxBytes ?? Number.POSITIVE_INFINITY;
   const dirs: { path: string; h: TarHeader }[] = [];
   for await (const entry of readTar(src)) {
     const h = entry.header;
@@ -130,10 +149,17 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, root: string, mark
         });
         dirs.push({ path, h });
         break;
-      case 'file':
+      case 'file': {
+        // Checked on the header, before a byte is written: the size is what the entry claims.
+        if (stats.bytes + h.size > maxBytes) {
+          throw new AgentError('BERTH_ERR_IMAGE_LAYER_TOO_LARGE',
+            `layer ${limits.layer ?? '<unnamed>'} is larger than the limit of ${maxBytes} bytes (at entry ${JSON.stringify(h.name)})`);
+        }
+        stats.bytes += h.size;
         await removeExisting(path, false);
-        await writeFile(path, h, entry.body());
+        await writeFile(path, h, entry.body(), limits.allowSetuid === false ? h.mode & ~SETID_BITS : h.mode);
         break;
+      }
       case 'symlink':
         if (symlinkEscapes(rel, h.linkname)) throw unsafe(h.name, `symlink target ${JSON.stringify(h.linkname)} leads outside the layer`);
         await removeExisting(path, false);

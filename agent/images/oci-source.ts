@@ -9,6 +9,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AgentError, messageOf } from '../errors.js';
 import { indexTarFile, type TarMember } from './tar.js';
+import type { ImageDocument } from './image-config.js';
 
 /** MAX_JSON_BLOB_BYTES bounds index, manifest and config documents read into memory. */
 export const MAX_JSON_BLOB_BYTES = 4 * 1024 * 1024;
@@ -130,4 +131,31 @@ export async function openArchive(path: string): Promise<BlobSource> {
       return streamOf(member(`blobs/sha256/${digestHex(digest, label)}`, `blob ${digest} missing`));
     },
   };
+}
+
+/** LayerPlan is one layer an image needs, and how to read its bytes. */
+export interface LayerPlan {
+  /** digest names the layer in errors and progress: the blob digest, or the diff id when there is no blob. */
+  digest: string;
+  diffId: string;
+  /** blobDigest, when known, is checked against the raw bytes (with `size`). */
+  blobDigest?: string;
+  /** size is the raw (possibly compressed) byte count, for progress; -1 when unknown. */
+  size: number;
+  /** compression 'auto' sniffs the gzip magic (docker-archive layers may be either). */
+  compression: 'gzip' | 'none' | 'auto';
+  open(): Promise<Readable>;
+}
+
+/** ImagePlan is a resolved image before its layers are unpacked. */
+export interface ImagePlan {
+  label: string;
+  /** digest identifies the image: the manifest digest (docker-archive: the config digest). */
+  digest: string;
+  config: ImageDocument['config'];
+  /** diffIds are the uncompressed layer digests, bottom first. */
+  diffIds: string[];
+  layers: LayerPlan[];
+  /** documents are small blobs worth keeping in the store (manifest, config), by digest. */
+  documents: Map<string, Buffer>;
 }

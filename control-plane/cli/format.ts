@@ -3,7 +3,7 @@
  * Everything here is pure (the clock is a parameter) so it is unit-tested as tables of cases.
  */
 import { stringify as toYaml } from 'yaml';
-import type { Node, Service, Task, TaskPhase } from '../objects/types.js';
+import type { Node, NodeImage, Service, Task, TaskPhase } from '../objects/types.js';
 
 /** OutputFormat is the value of `-o`. */
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -121,7 +121,7 @@ export function tasksTable(tasks: Task[], opts: TableOptions): string {
       task.metadata.name,
       orNone(task.spec.service),
       orNone(task.spec.nodeName),
-      orNone(st.phase),
+      phaseCell(st),
       orNone(st.ip),
       String(st.restarts ?? 0),
       formatAge(task.metadata.createdAt, opts.now),
@@ -130,6 +130,43 @@ export function tasksTable(tasks: Task[], opts: TableOptions): string {
     return row;
   });
   return renderTable(headers, rows);
+}
+
+const MIB = 1024 * 1024;
+
+/** formatPullProgress renders bytes done/total in MiB with one decimal: 12.5/48.0MiB. */
+export function formatPullProgress(done: number, total: number): string {
+  return `${(done / MIB).toFixed(1)}/${(total / MIB).toFixed(1)}MiB`;
+}
+
+/**
+ * phaseCell is the PHASE cell: the phase, plus pull progress or the pull back-off reason while
+ * preparing (`preparing 12.5/48.0MiB`, `preparing (ImagePullBackOff)`), the way kubectl's STATUS
+ * shows a waiting container's reason.
+ */
+export function phaseCell(st: Pick<Task['status'], 'phase' | 'reason' | 'pullBytesDone' | 'pullBytesTotal'>): string {
+  if (st.phase !== 'preparing') return orNone(st.phase);
+  if (st.reason) return `preparing (${st.reason})`;
+  if (st.pullBytesTotal) return `preparing ${formatPullProgress(st.pullBytesDone ?? 0, st.pullBytesTotal)}`;
+  return 'preparing';
+}
+
+/** shortDigest renders sha256:<first 12 hex>, like docker's IMAGE ID. */
+export function shortDigest(digest: string | undefined): string {
+  if (!digest) return NONE;
+  const hex = digest.startsWith('sha256:') ? digest.slice(7) : digest;
+  return hex.slice(0, 12);
+}
+
+/** NodeImageRow is one image on one node, for `get images`. */
+export type NodeImageRow = NodeImage & { node: string };
+
+/** imagesTable renders NODE REFERENCE IMAGE-ID SIZE IN-USE LAST-USED, one row per reference. */
+export function imagesTable(rows: NodeImageRow[], opts: Pick<TableOptions, 'now'>): string {
+  const out = rows.flatMap((img) => (img.references.length > 0 ? img.references : [NONE]).map((ref) => [
+    img.node, ref, shortDigest(img.digest), formatBytes(img.sizeBytes), img.inUse ? 'yes' : 'no', formatAge(img.lastUsed, opts.now),
+  ]));
+  return renderTable(['NODE', 'REFERENCE', 'IMAGE-ID', 'SIZE', 'IN-USE', 'LAST-USED'], out);
 }
 
 /** nodeStatus is the STATUS cell: Ready/NotReady/Unknown from the Ready condition, plus SchedulingDisabled when cordoned. */

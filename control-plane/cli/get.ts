@@ -7,24 +7,25 @@ import type { CommandContext } from './context.js';
 import { nsPath } from './context.js';
 import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import {
-  formatDocument, nodeLoads, nodesTable, OUTPUT_FORMATS, servicesTable, tasksTable,
-  type OutputFormat, type TableOptions,
+  formatDocument, imagesTable, nodeLoads, nodesTable, OUTPUT_FORMATS, servicesTable, tasksTable,
+  type NodeImageRow, type OutputFormat, type TableOptions,
 } from './format.js';
 import type { Node, Service, Task } from '../objects/types.js';
 
 /** Resource is a kind `get` can list. */
-export type Resource = 'services' | 'tasks' | 'nodes';
+export type Resource = 'services' | 'tasks' | 'nodes' | 'images';
 
 const RESOURCE_ALIASES: Record<string, Resource> = {
   services: 'services', service: 'services', svc: 'services',
   tasks: 'tasks', task: 'tasks',
   nodes: 'nodes', node: 'nodes', no: 'nodes',
+  images: 'images', image: 'images',
 };
 
 /** resolveResource maps a resource word and its aliases (service, svc, task, node, no) to a Resource. */
 export function resolveResource(word: string): Resource {
   const resource = RESOURCE_ALIASES[word.toLowerCase()];
-  if (!resource) throw usageError(`unknown resource type "${word}" (use services, tasks or nodes)`);
+  if (!resource) throw usageError(`unknown resource type "${word}" (use services, tasks, nodes or images)`);
   return resource;
 }
 
@@ -52,6 +53,7 @@ export async function getCommand(ctx: CommandContext, word: string, name: string
   const resource = resolveResource(word);
   const output = parseOutput(opts.output);
   if (opts.watch) throw new CliError('BERTH_ERR_CLI_NOT_IMPLEMENTED', 'get -w: not implemented yet');
+  if (resource === 'images') return getImages(ctx, name, opts, output);
   if ((opts.service !== undefined || opts.node !== undefined) && resource !== 'tasks') {
     throw usageError('--service and --node filter tasks only');
   }
@@ -81,12 +83,43 @@ export async function getCommand(ctx: CommandContext, word: string, name: string
   return EXIT_OK;
 }
 
+/**
+ * getImages lists the images nodes report (status.images): of one node with --node N, else of
+ * every node; NAME filters by reference or digest prefix.
+ */
+async function getImages(ctx: CommandContext, name: string | undefined, opts: GetOptions, output: OutputFormat): Promise<number> {
+  if (opts.service !== undefined) throw usageError('--service filters tasks only');
+  if (opts.allNamespaces) throw usageError('images are per node, not namespaced; drop -A');
+  const fetched = opts.node !== undefined
+    ? await ctx.client.get<Node>(`/v1/nodes/${encodeURIComponent(opts.node)}`)
+    : await ctx.client.get<ListBody<Node>>('/v1/nodes');
+  if (!fetched.ok) {
+    ctx.io.stderr.write(`error: ${errorText(fetched.error)}\n`);
+    return EXIT_REQUEST_FAILED;
+  }
+  const nodes = opts.node !== undefined ? [fetched.body as Node] : (fetched.body as ListBody<Node>).items ?? [];
+  const rows: NodeImageRow[] = nodes.flatMap((n) => (n.status?.images ?? []).map((img) => ({ node: n.metadata.name, ...img })))
+    .filter((r) => name === undefined || r.digest.startsWith(name) || r.digest.slice(7).startsWith(name) || r.references.includes(name));
+  if (output === 'json' || output === 'yaml') {
+    ctx.io.stdout.write(formatDocument(rows, output));
+    return EXIT_OK;
+  }
+  if (rows.length === 0) {
+    ctx.io.stderr.write(`No images found${opts.node !== undefined ? ` on node ${opts.node}` : ''}.\n`);
+    return EXIT_OK;
+  }
+  ctx.io.stdout.write(imagesTable(rows, { now: ctx.io.now() }));
+  return EXIT_OK;
+}
+
 async function renderTable(ctx: CommandContext, resource: Resource, objects: AnyObject[], table: TableOptions): Promise<string> {
   switch (resource) {
     case 'services':
       return servicesTable(objects as Service[], table);
     case 'tasks':
       return tasksTable(objects as Task[], table);
+    case 'images':
+      return ''; // handled by getImages
     case 'nodes': {
       // the TASKS/CPU/MEMORY columns need every task; without them the table still prints
       const tasks = await ctx.client.get<ListBody<Task>>('/v1/tasks');

@@ -13,6 +13,7 @@ import type { CliIO, CommandContext } from './context.js';
 import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
 import { getCommand, type GetOptions } from './get.js';
 import { deleteCommand, scaleCommand } from './mutate.js';
+import { describeCommand } from './describe.js';
 import { execCommand, type ExecOptions } from './exec.js';
 import { berthVersion } from '../../common/version.js';
 import { versionCommand } from './version.js';
@@ -22,7 +23,6 @@ export const DEFAULT_NAMESPACE = 'default';
 
 /** LATER_VERBS are in the CLI contract but delivered by later issues; they exit 2 with a clear message. */
 const LATER_VERBS: [name: string, summary: string][] = [
-  ['describe', 'show spec, status, conditions and events of an object'],
   ['rollout', 'status|history|undo of a service rollout'],
   ['logs', 'print the logs of a task'],
   ['cordon', 'mark a node unschedulable'],
@@ -75,14 +75,20 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
 
   program.command('get')
     .description('list services, tasks or nodes, or show one by NAME')
-    .argument('<resource>', 'services | tasks | nodes')
+    .argument('<resource>', 'services | tasks | nodes | images')
     .argument('[name]', 'one object by name')
     .option('-o, --output <format>', 'table | wide | json | yaml', 'table')
     .option('-w, --watch', 'watch for changes (not implemented yet)')
     .option('--service <name>', 'tasks of this service only')
-    .option('--node <name>', 'tasks on this node only')
+    .option('--node <name>', 'tasks or images on this node only')
     .option('-A, --all-namespaces', 'list across every namespace')
     .action(act((ctx, resource: string, name: string | undefined, opts: GetOptions) => getCommand(ctx, resource, name, opts)));
+
+  program.command('describe')
+    .description('show spec, status, conditions, tasks and images of a service, task or node')
+    .argument('<resource>', 'service | task | node')
+    .argument('<name>', 'object name')
+    .action(act((ctx, resource: string, name: string) => describeCommand(ctx, resource, name)));
 
   program.command('delete')
     .description('delete a service (its tasks are stopped)')

@@ -1,6 +1,8 @@
 /** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
-import type { ContainerTemplate as ProtoTemplate, Register, TaskAssignment, TaskStatus as ProtoTaskStatus } from '../../proto/gen/berth/v1/agent.js';
-import type { ContainerTemplate, Node, Task, TaskPhase, TaskStatus } from '../objects/types.js';
+import type {
+  ContainerTemplate as ProtoTemplate, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
+} from '../../proto/gen/berth/v1/agent.js';
+import type { ContainerTemplate, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
 
 const PHASES: ReadonlySet<string> = new Set<TaskPhase>(['pending', 'assigned', 'preparing', 'starting', 'running', 'succeeded', 'failed', 'lost', 'stopped']);
 
@@ -21,6 +23,7 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
       userNamespace: t.security.userNamespace ?? false,
       seccomp: t.security.seccomp ?? '',
     },
+    pullPolicy: t.pullPolicy ?? '',
   };
 }
 
@@ -50,6 +53,11 @@ export function fromProtoStatus(s: ProtoTaskStatus): TaskStatus | undefined {
   if (s.startedAt) out.startedAt = s.startedAt;
   if (s.finishedAt) out.finishedAt = s.finishedAt;
   if (s.imageDigest) out.imageDigest = s.imageDigest;
+  // Progress only means something while preparing; other phases drop it so it cannot go stale.
+  if (out.phase === 'preparing' && s.pullBytesTotal > 0) {
+    out.pullBytesDone = s.pullBytesDone;
+    out.pullBytesTotal = s.pullBytesTotal;
+  }
   return out;
 }
 
@@ -65,5 +73,13 @@ export function nodeStatusFrom(r: Register, conditions: Node['status']['conditio
     agentVersion: r.agentVersion,
     cgroupVersion: r.cgroupVersion,
     lastHeartbeatTime: new Date().toISOString(),
+    images: fromProtoImages(r.images),
   };
+}
+
+/** fromProtoImages converts a node's reported image list, most recently used first. */
+export function fromProtoImages(images: ProtoNodeImage[]): NodeImage[] {
+  return images
+    .map((i) => ({ references: [...i.references], digest: i.digest, sizeBytes: i.sizeBytes, lastUsed: i.lastUsed, inUse: i.inUse }))
+    .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed) || a.digest.localeCompare(b.digest));
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Etcd3, Lease } from 'etcd3';
-import type { AgentMessage, ControlMessage, ExecRequest, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
+import type { AgentMessage, ControlMessage, ExecRequest, NodeImages, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import { setCondition } from '../objects/conditions.js';
@@ -16,7 +16,7 @@ import type { Node, Task } from '../objects/types.js';
 import { nodeKey, nodeLeaseKey, taskKey } from '../store/keys.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { Store } from '../store/store.js';
-import { fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
+import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
 
 /** PUSH_DEBOUNCE_MS coalesces bursts of task changes into one DesiredTasks message. */
@@ -113,6 +113,7 @@ export class Session {
       case 'heartbeat': return this.heartbeat();
       case 'taskStatus': return this.reportStatus(m.msg.value);
       case 'execResult': return this.execs.settle(m.msg.value);
+      case 'nodeImages': return this.reportImages(m.msg.value);
     }
   }
 
@@ -193,6 +194,14 @@ export class Session {
     if (encoded === this.lastPushed) return;
     this.lastPushed = encoded;
     this.send({ msg: { $case: 'desiredTasks', value: { tasks } } });
+  }
+
+  /** reportImages records the node's image list in its status (compare-and-swap, like every write). */
+  private async reportImages(m: NodeImages): Promise<void> {
+    const images = fromProtoImages(m.images);
+    const r = await this.deps.store.mutate<Node>(nodeKey(this.nodeName!), (cur) =>
+      (isDeepStrictEqual(cur.status?.images, images) ? undefined : { ...cur, status: { ...cur.status, images } }));
+    if (!r.ok && r.reason !== 'NotFound') this.deps.log.warn('node images not recorded', { node: this.nodeName, reason: r.reason });
   }
 
   private async reportStatus(report: TaskStatusReport): Promise<void> {

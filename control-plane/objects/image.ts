@@ -11,6 +11,10 @@ export function checkImage(ref: string): string | undefined {
     const path = ref.slice('oci-archive:'.length);
     return path.startsWith('/') && !path.includes('\0') ? undefined : `"${ref}": oci-archive needs an absolute path, e.g. oci-archive:/images/busybox.tar`;
   }
+  if (ref.startsWith('docker-archive:')) {
+    const path = ref.slice('docker-archive:'.length);
+    return path.startsWith('/') && !path.includes('\0') ? undefined : `"${ref}": docker-archive needs an absolute path, e.g. docker-archive:/images/busybox.tar`;
+  }
   if (ref.startsWith('oci:')) {
     const rest = ref.slice('oci:'.length);
     const colon = rest.lastIndexOf(':');

@@ -73,6 +73,7 @@ const template = {
         seccomp: { enum: ['default', 'unconfined'] },
       },
     },
+    pullPolicy: { enum: ['always', 'if-not-present', 'never'] },
   },
 } as const;
 

@@ -56,7 +56,12 @@ export interface ContainerTemplate {
   restart?: RestartSpec;
   /** security edits the runtime's default privileges (capabilities, seccomp, rootfs, user namespace). */
   security?: SecuritySpec;
+  /** pullPolicy says when the agent fetches the image again; absent means if-not-present. */
+  pullPolicy?: PullPolicy;
 }
+
+/** PullPolicy: always re-resolve the reference, use a present image, or never fetch one. */
+export type PullPolicy = 'always' | 'if-not-present' | 'never';
 
 /** HealthSpec is one probe (http, exec or tcp) and its timing. */
 export interface HealthSpec {
@@ -146,6 +151,9 @@ export interface TaskStatus {
   startedAt?: string;
   finishedAt?: string;
   imageDigest?: string;
+  /** pullBytesDone / pullBytesTotal report image progress while the task is preparing. */
+  pullBytesDone?: number;
+  pullBytesTotal?: number;
 }
 
 /** Task is stored at /berth/v1/tasks/<ns>/<service>/<name>. */
@@ -178,6 +186,17 @@ export interface NodeStatus {
   agentVersion: string;
   cgroupVersion: string;
   lastHeartbeatTime?: string;
+  /** images are the images in the node's store, as its agent last reported them. */
+  images?: NodeImage[];
+}
+
+/** NodeImage is one image in a node's store. */
+export interface NodeImage {
+  references: string[];
+  digest: string;
+  sizeBytes: number;
+  lastUsed: string;
+  inUse: boolean;
 }
 
 /** Node is stored at /berth/v1/nodes/<name>. */

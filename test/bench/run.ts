@@ -4,11 +4,12 @@
  */
 import { applyBench } from './apply.js';
 import { densityBench } from './density.js';
+import { imagesBench } from './images.js';
 import { FlagError, type Bench } from './report.js';
 import { runtimeBench } from './runtime.js';
 
 /** BENCHES lists every benchmark by name. */
-const BENCHES: Bench[] = [runtimeBench, densityBench, applyBench];
+const BENCHES: Bench[] = [runtimeBench, densityBench, applyBench, imagesBench];
 
 function listBenches(): string {
   const lines = BENCHES.map((b) => `  ${b.name.padEnd(10)} ${b.summary}\n  ${' '.repeat(10)} usage: ${b.usage}`);

@@ -90,7 +90,9 @@ spec:
     });
   }
 
-  test('an image path that does not exist fails the task with ImageNotFound naming the path', async () => {
+  test('an image path that does not exist keeps the task preparing with ImagePullBackOff naming the path, without churn', async () => {
+    // Like a Kubernetes container stuck Waiting: the agent retries the pull with back-off
+    // (ErrImagePull first, then ImagePullBackOff) instead of failing, so no replacements churn.
     const missing = '/var/lib/berth/seed/does-not-exist.tar';
     const r = berth(server, ['apply', '-f', '-'], `kind: Service
 metadata: { name: ghost }
@@ -99,10 +101,15 @@ spec: { replicas: 1, template: { image: "oci-archive:${missing}" } }
     assert.equal(r.code, 0, r.stderr);
     const task = await waitFor(() => {
       const t = berthJson<Task[]>(server, ['get', 'tasks', '--service', 'ghost'])[0];
-      return t?.status.phase === 'failed' ? t : undefined;
+      return t?.status.phase === 'preparing' && t.status.reason === 'ImagePullBackOff' ? t : undefined;
     }, 60_000, () => berth(server, ['get', 'tasks', '-o', 'wide']).stdout);
-    assert.equal(task.status.reason, 'ImageNotFound');
+    assert.match(task.status.message ?? '', /ImageNotFound/, `message carries the cause: ${task.status.message}`);
     assert.ok(task.status.message?.includes(missing), `message names the path: ${task.status.message}`);
+    const tasks = berthJson<Task[]>(server, ['get', 'tasks', '--service', 'ghost']);
+    assert.deepEqual(tasks.map((t) => t.metadata.name), [task.metadata.name], 'the same single task, no replacements');
+    const described = berth(server, ['describe', 'task', task.metadata.name]);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /Reason:\s+ImagePullBackOff/);
     assert.equal(berth(server, ['delete', 'service', 'ghost']).code, 0);
   });
 

@@ -4,7 +4,7 @@ import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
 import { AgentError } from '../../agent/errors.js';
-import { Reconciler } from '../../agent/reconciler.js';
+import { pullBackoffMs, pullPolicyOf, Reconciler } from '../../agent/reconciler.js';
 import type { TaskStatusView } from '../../agent/reconciler-status.js';
 
 /** FakeRuntime keeps containers in memory and counts calls. */
@@ -55,14 +55,14 @@ const images: Images = {
 function task(n: number, over: Partial<TaskAssignment> = {}): TaskAssignment {
   return {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
-    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined },
+    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '' },
     ...over,
   };
 }
 
 function harness(runtime = new FakeRuntime()) {
   const reports: TaskStatusView[] = [];
-  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20 });
+  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
   after(() => r.close());
   const phases = (name: string) => reports.filter((s) => s.name === name).map((s) => s.phase);
   return { runtime, r, reports, phases };
@@ -137,14 +137,51 @@ test('a container exiting non-zero is reported failed with its exit code, and is
   assert.equal(runtime.runs, 2);
 });
 
-test('a missing image fails the task with ImageNotFound and the error message', async () => {
+test('a missing image keeps the task preparing with ErrImagePull, then ImagePullBackOff, retried with back-off', async () => {
   const { runtime, r, reports } = harness();
   await r.start();
   r.setDesired([task(1, { template: { ...task(1).template!, image: 'oci-archive:/missing.tar' } })]);
   await r.idle();
   assert.equal(runtime.runs, 0);
-  const last = reports.at(-1)!;
-  assert.deepEqual([last.phase, last.reason, last.message], ['failed', 'ImageNotFound', 'oci-archive /missing.tar: no such file']);
+  const first = reports.at(-1)!;
+  assert.deepEqual([first.phase, first.reason], ['preparing', 'ErrImagePull']);
+  assert.match(first.message ?? '', /^oci-archive \/missing\.tar: no such file \(ImageNotFound; retrying in \d+m?s\)$/);
+  // The harness backs off 20 ms, then 40 ms: the second failure reads ImagePullBackOff.
+  await until(() => reports.some((s) => s.reason === 'ImagePullBackOff'), 'a retried pull');
+  assert.ok(reports.every((s) => s.phase === 'preparing'), 'a task that cannot pull is never failed (no churn)');
+});
+
+test('pull back-off doubles from 1 s and is capped at 5 minutes', () => {
+  assert.deepEqual([1, 2, 3, 4, 9, 10, 50].map((n) => pullBackoffMs(n)), [1_000, 2_000, 4_000, 8_000, 256_000, 300_000, 300_000]);
+  assert.deepEqual(['', 'always', 'never', 'if-not-present', 'bogus'].map(pullPolicyOf), ['if-not-present', 'always', 'never', 'if-not-present', 'if-not-present']);
+});
+
+test('the pull policy reaches the image store, progress is reported throttled, and a pull that later works runs the task', async () => {
+  const seen: (string | undefined)[] = [];
+  let fail = true;
+  const flaky: Images = {
+    async resolve(_ref, opts) {
+      seen.push(opts?.policy);
+      if (fail) throw new AgentError('BERTH_ERR_IMAGE_NOT_FOUND', 'not yet');
+      for (let i = 1; i <= 100; i++) opts?.onProgress?.(i * 1024, 100 * 1024);
+      return IMAGE;
+    },
+  };
+  const runtime = new FakeRuntime();
+  const reports: TaskStatusView[] = [];
+  const r = new Reconciler({ runtime, images: flaky, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
+  after(() => r.close());
+  await r.start();
+  r.setDesired([task(1, { template: { ...task(1).template!, pullPolicy: 'always' } })]);
+  await until(() => seen.length >= 2, 'two pull attempts');
+  fail = false;
+  await until(() => reports.at(-1)?.phase === 'running', 'the task running once the image appears');
+  assert.ok(seen.every((p) => p === 'always'));
+  const progress = reports.filter((s) => s.pullBytesTotal !== undefined);
+  assert.ok(progress.length >= 1 && progress.length <= 2, `100 progress callbacks in one burst give the first and the last update, saw ${progress.length}`);
+  assert.deepEqual([progress.at(-1)!.pullBytesDone, progress.at(-1)!.pullBytesTotal], [100 * 1024, 100 * 1024]);
+  assert.equal(reports.at(-1)!.reason, undefined, 'the back-off reason is cleared once running');
+  assert.equal(reports.at(-1)!.pullBytesTotal, undefined, 'progress is not carried past preparing');
 });
 
 test('at start-up existing containers are re-adopted, not started twice, and orphans are removed', async () => {

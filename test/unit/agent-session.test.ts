@@ -50,7 +50,7 @@ test('the session registers, reports fully, relays desired tasks, heartbeats, an
   const session = new AgentSession({
     servers: [`127.0.0.1:${gw1.port}`, `127.0.0.1:${gw2.port}`],
     tasks: { setDesired: (t) => desired.push(t), statuses: () => [known] },
-    register: () => ({ nodeName: 'node-a', labels: { zone: 'a' }, capacity: { cpuCores: 2, memoryBytes: 1, pids: 10 }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }], metricsUrl: 'http://10.0.0.2:9480/metrics', agentVersion: '0.1.0', cgroupVersion: 'v1' }),
+    register: () => ({ nodeName: 'node-a', labels: { zone: 'a' }, capacity: { cpuCores: 2, memoryBytes: 1, pids: 10 }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }], metricsUrl: 'http://10.0.0.2:9480/metrics', agentVersion: '0.1.0', cgroupVersion: 'v1', images: [] }),
     initialBackoffMs: 20,
     maxBackoffMs: 100,
   });

@@ -8,7 +8,14 @@ const CASES: [string, unknown][] = [
   ['oci:/seed/busybox:1.36', { kind: 'oci', raw: 'oci:/seed/busybox:1.36', path: '/seed/busybox', tag: '1.36' }],
   ['oci:/seed/busybox', { kind: 'oci', raw: 'oci:/seed/busybox', path: '/seed/busybox' }],
   ['oci:/a:b/layout:v2', { kind: 'oci', raw: 'oci:/a:b/layout:v2', path: '/a:b/layout', tag: 'v2' }],
-  ['registry.local:5000/library/busybox:1.36', { kind: 'registry', raw: 'registry.local:5000/library/busybox:1.36' }],
+  ['registry.local:5000/library/busybox:1.36', {
+    kind: 'registry',
+    raw: 'registry.local:5000/library/busybox:1.36',
+    registry: {
+      host: 'registry.local:5000', endpoint: 'registry.local:5000', repository: 'library/busybox', tag: '1.36',
+      canonical: 'registry.local:5000/library/busybox:1.36',
+    },
+  }],
 ];
 
 for (const [raw, want] of CASES) {

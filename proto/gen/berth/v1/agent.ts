@@ -35,6 +35,7 @@ export interface AgentMessage {
     | { $case: "heartbeat"; value: Heartbeat }
     | { $case: "taskStatus"; value: TaskStatusReport }
     | { $case: "execResult"; value: ExecResult }
+    | { $case: "nodeImages"; value: NodeImages }
     | undefined;
 }
 
@@ -68,11 +69,32 @@ export interface Register {
   agentVersion: string;
   /** v1 | v2 */
   cgroupVersion: string;
+  /** the node's image store at registration */
+  images: NodeImage[];
 }
 
 export interface Register_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** NodeImage is one image in a node's store, as `berth get images --node N` shows it. */
+export interface NodeImage {
+  /** every reference that resolved to this image */
+  references: string[];
+  /** manifest digest (docker-archive: config digest) */
+  digest: string;
+  /** unpacked layers, shared layers counted in full */
+  sizeBytes: number;
+  /** RFC 3339 */
+  lastUsed: string;
+  /** a container on the node runs it */
+  inUse: boolean;
+}
+
+/** NodeImages replaces the node's image list (sent after pulls and garbage collection). */
+export interface NodeImages {
+  images: NodeImage[];
 }
 
 export interface RegisterAck {
@@ -109,7 +131,11 @@ export interface ContainerTemplate {
   resources: Resources | undefined;
   ports: PortMapping[];
   /** absent: the runtime defaults */
-  security: SecurityContext | undefined;
+  security:
+    | SecurityContext
+    | undefined;
+  /** always | if-not-present | never; "": if-not-present */
+  pullPolicy: string;
 }
 
 export interface ContainerTemplate_EnvEntry {
@@ -167,6 +193,10 @@ export interface TaskStatus {
   startedAt: string;
   finishedAt: string;
   imageDigest: string;
+  /** while preparing: image bytes fetched or unpacked so far */
+  pullBytesDone: number;
+  /** 0: unknown or not pulling */
+  pullBytesTotal: number;
 }
 
 /**
@@ -229,6 +259,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "execResult":
         ExecResult.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
+      case "nodeImages":
+        NodeImages.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -278,6 +311,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "execResult", value: ExecResult.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "nodeImages", value: NodeImages.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -304,6 +345,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "execResult", value: ExecResult.fromJSON(object.execResult) }
         : isSet(object.exec_result)
         ? { $case: "execResult", value: ExecResult.fromJSON(object.exec_result) }
+        : isSet(object.nodeImages)
+        ? { $case: "nodeImages", value: NodeImages.fromJSON(object.nodeImages) }
+        : isSet(object.node_images)
+        ? { $case: "nodeImages", value: NodeImages.fromJSON(object.node_images) }
         : undefined,
     };
   },
@@ -318,6 +363,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.taskStatus = TaskStatusReport.toJSON(message.msg.value);
     } else if (message.msg?.$case === "execResult") {
       obj.execResult = ExecResult.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "nodeImages") {
+      obj.nodeImages = NodeImages.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -349,6 +396,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "execResult": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "execResult", value: ExecResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "nodeImages": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "nodeImages", value: NodeImages.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -709,6 +762,7 @@ function createBaseRegister(): Register {
     metricsUrl: "",
     agentVersion: "",
     cgroupVersion: "",
+    images: [],
   };
 }
 
@@ -734,6 +788,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.cgroupVersion !== "") {
       writer.uint32(58).string(message.cgroupVersion);
+    }
+    for (const v of message.images) {
+      NodeImage.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -810,6 +867,14 @@ export const Register: MessageFns<Register> = {
             message.cgroupVersion = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.images.push(NodeImage.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -862,6 +927,9 @@ export const Register: MessageFns<Register> = {
         : isSet(object.cgroup_version)
         ? globalThis.String(object.cgroup_version)
         : "",
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => NodeImage.fromJSON(e))
+        : [],
     };
   },
 
@@ -894,6 +962,9 @@ export const Register: MessageFns<Register> = {
     if (message.cgroupVersion !== "") {
       obj.cgroupVersion = message.cgroupVersion;
     }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => NodeImage.toJSON(e));
+    }
     return obj;
   },
 
@@ -919,6 +990,7 @@ export const Register: MessageFns<Register> = {
     message.metricsUrl = object.metricsUrl ?? "";
     message.agentVersion = object.agentVersion ?? "";
     message.cgroupVersion = object.cgroupVersion ?? "";
+    message.images = object.images?.map((e) => NodeImage.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1004,6 +1076,222 @@ export const Register_LabelsEntry: MessageFns<Register_LabelsEntry> = {
     const message = createBaseRegister_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeImage(): NodeImage {
+  return { references: [], digest: "", sizeBytes: 0, lastUsed: "", inUse: false };
+}
+
+export const NodeImage: MessageFns<NodeImage> = {
+  encode(message: NodeImage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.references) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.digest !== "") {
+      writer.uint32(18).string(message.digest);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    if (message.lastUsed !== "") {
+      writer.uint32(34).string(message.lastUsed);
+    }
+    if (message.inUse !== false) {
+      writer.uint32(40).bool(message.inUse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeImage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeImage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.references.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lastUsed = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.inUse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeImage {
+    return {
+      references: globalThis.Array.isArray(object?.references)
+        ? object.references.map((e: any) => globalThis.String(e))
+        : [],
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      lastUsed: isSet(object.lastUsed)
+        ? globalThis.String(object.lastUsed)
+        : isSet(object.last_used)
+        ? globalThis.String(object.last_used)
+        : "",
+      inUse: isSet(object.inUse)
+        ? globalThis.Boolean(object.inUse)
+        : isSet(object.in_use)
+        ? globalThis.Boolean(object.in_use)
+        : false,
+    };
+  },
+
+  toJSON(message: NodeImage): unknown {
+    const obj: any = {};
+    if (message.references?.length) {
+      obj.references = message.references;
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.lastUsed !== "") {
+      obj.lastUsed = message.lastUsed;
+    }
+    if (message.inUse !== false) {
+      obj.inUse = message.inUse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeImage>, I>>(base?: I): NodeImage {
+    return NodeImage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeImage>, I>>(object: I): NodeImage {
+    const message = createBaseNodeImage();
+    message.references = object.references?.map((e) => e) || [];
+    message.digest = object.digest ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.lastUsed = object.lastUsed ?? "";
+    message.inUse = object.inUse ?? false;
+    return message;
+  },
+};
+
+function createBaseNodeImages(): NodeImages {
+  return { images: [] };
+}
+
+export const NodeImages: MessageFns<NodeImages> = {
+  encode(message: NodeImages, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.images) {
+      NodeImage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeImages {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeImages();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.images.push(NodeImage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeImages {
+    return {
+      images: globalThis.Array.isArray(object?.images) ? object.images.map((e: any) => NodeImage.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: NodeImages): unknown {
+    const obj: any = {};
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => NodeImage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeImages>, I>>(base?: I): NodeImages {
+    return NodeImages.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeImages>, I>>(object: I): NodeImages {
+    const message = createBaseNodeImages();
+    message.images = object.images?.map((e) => NodeImage.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1414,6 +1702,7 @@ function createBaseContainerTemplate(): ContainerTemplate {
     resources: undefined,
     ports: [],
     security: undefined,
+    pullPolicy: "",
   };
 }
 
@@ -1442,6 +1731,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     }
     if (message.security !== undefined) {
       SecurityContext.encode(message.security, writer.uint32(66).fork()).join();
+    }
+    if (message.pullPolicy !== "") {
+      writer.uint32(74).string(message.pullPolicy);
     }
     return writer;
   },
@@ -1526,6 +1818,14 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
             message.security = SecurityContext.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.pullPolicy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1565,6 +1865,11 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
       resources: isSet(object.resources) ? Resources.fromJSON(object.resources) : undefined,
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortMapping.fromJSON(e)) : [],
       security: isSet(object.security) ? SecurityContext.fromJSON(object.security) : undefined,
+      pullPolicy: isSet(object.pullPolicy)
+        ? globalThis.String(object.pullPolicy)
+        : isSet(object.pull_policy)
+        ? globalThis.String(object.pull_policy)
+        : "",
     };
   },
 
@@ -1600,6 +1905,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     if (message.security !== undefined) {
       obj.security = SecurityContext.toJSON(message.security);
     }
+    if (message.pullPolicy !== "") {
+      obj.pullPolicy = message.pullPolicy;
+    }
     return obj;
   },
 
@@ -1628,6 +1936,7 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     message.security = (object.security !== undefined && object.security !== null)
       ? SecurityContext.fromPartial(object.security)
       : undefined;
+    message.pullPolicy = object.pullPolicy ?? "";
     return message;
   },
 };
@@ -2123,6 +2432,8 @@ function createBaseTaskStatus(): TaskStatus {
     startedAt: "",
     finishedAt: "",
     imageDigest: "",
+    pullBytesDone: 0,
+    pullBytesTotal: 0,
   };
 }
 
@@ -2172,6 +2483,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.imageDigest !== "") {
       writer.uint32(122).string(message.imageDigest);
+    }
+    if (message.pullBytesDone !== 0) {
+      writer.uint32(128).int64(message.pullBytesDone);
+    }
+    if (message.pullBytesTotal !== 0) {
+      writer.uint32(136).int64(message.pullBytesTotal);
     }
     return writer;
   },
@@ -2309,6 +2626,22 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.imageDigest = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.pullBytesDone = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.pullBytesTotal = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2362,6 +2695,16 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : isSet(object.image_digest)
         ? globalThis.String(object.image_digest)
         : "",
+      pullBytesDone: isSet(object.pullBytesDone)
+        ? globalThis.Number(object.pullBytesDone)
+        : isSet(object.pull_bytes_done)
+        ? globalThis.Number(object.pull_bytes_done)
+        : 0,
+      pullBytesTotal: isSet(object.pullBytesTotal)
+        ? globalThis.Number(object.pullBytesTotal)
+        : isSet(object.pull_bytes_total)
+        ? globalThis.Number(object.pull_bytes_total)
+        : 0,
     };
   },
 
@@ -2412,6 +2755,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.imageDigest !== "") {
       obj.imageDigest = message.imageDigest;
     }
+    if (message.pullBytesDone !== 0) {
+      obj.pullBytesDone = Math.round(message.pullBytesDone);
+    }
+    if (message.pullBytesTotal !== 0) {
+      obj.pullBytesTotal = Math.round(message.pullBytesTotal);
+    }
     return obj;
   },
 
@@ -2435,6 +2784,8 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.startedAt = object.startedAt ?? "";
     message.finishedAt = object.finishedAt ?? "";
     message.imageDigest = object.imageDigest ?? "";
+    message.pullBytesDone = object.pullBytesDone ?? 0;
+    message.pullBytesTotal = object.pullBytesTotal ?? 0;
     return message;
   },
 };

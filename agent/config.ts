@@ -1,0 +1,112 @@
+/**
+ * The agent's config file (`berth-agent --config FILE`, JSON or YAML). Today it holds registry
+ * settings; flags stay the place for addresses and paths.
+ *
+ * ```yaml
+ * registries:
+ *   registry.local:5000: { insecure: true }
+ *   ghcr.io: { username: bot, password: s3cret, caFile: /etc/berth/ghcr-ca.pem }
+ * insecureRegistries: [10.0.0.5:5000]
+ * ```
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { messageOf } from './errors.js';
+
+/** RegistryHostConfig is what the agent knows about one registry host (`host[:port]`). */
+export interface RegistryHostConfig {
+  /** insecure allows plain HTTP (and is implied for hosts in insecureRegistries). */
+  insecure?: boolean;
+  username?: string;
+  password?: string;
+  /** caFile is a PEM bundle trusted for this host on top of the system CAs. */
+  caFile?: string;
+}
+
+/** RegistriesConfig is the registry part of the agent config. */
+export interface RegistriesConfig {
+  registries: Record<string, RegistryHostConfig>;
+  /** insecureRegistries are hosts (`host` or `host:port`) reached over plain HTTP. */
+  insecureRegistries: string[];
+}
+
+/** AgentConfig is the whole config file, validated, with defaults filled in. */
+export interface AgentConfig extends RegistriesConfig {}
+
+/** DEFAULT_INSECURE_REGISTRIES are loopback hosts: plain HTTP there never leaves the machine. */
+export const DEFAULT_INSECURE_REGISTRIES = ['localhost', '127.0.0.1', '::1', '[::1]'];
+
+/** ConfigError is a config file the agent refuses; main prints it and exits 2. */
+export class ConfigError extends Error {}
+
+const TOP_FIELDS = new Set(['registries', 'insecureRegistries']);
+const HOST_FIELDS = new Set(['insecure', 'username', 'password', 'caFile']);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function rejectUnknown(obj: Record<string, unknown>, allowed: Set<string>, where: string): void {
+  for (const k of Object.keys(obj)) if (!allowed.has(k)) throw new ConfigError(`${where}: unknown field ${JSON.stringify(k)}`);
+}
+
+function hostConfig(host: string, v: unknown, file: string): RegistryHostConfig {
+  const where = `${file}: registries.${host}`;
+  if (!isObject(v)) throw new ConfigError(`${where} must be an object`);
+  rejectUnknown(v, HOST_FIELDS, where);
+  const out: RegistryHostConfig = {};
+  if (v.insecure !== undefined) {
+    if (typeof v.insecure !== 'boolean') throw new ConfigError(`${where}.insecure must be true or false`);
+    out.insecure = v.insecure;
+  }
+  for (const f of ['username', 'password', 'caFile'] as const) {
+    if (v[f] === undefined) continue;
+    if (typeof v[f] !== 'string' || v[f] === '') throw new ConfigError(`${where}.${f} must be a non-empty string`);
+    out[f] = v[f];
+  }
+  if ((out.username === undefined) !== (out.password === undefined)) {
+    throw new ConfigError(`${where}: username and password go together`);
+  }
+  if (out.caFile !== undefined && !out.caFile.startsWith('/')) throw new ConfigError(`${where}.caFile must be an absolute path`);
+  return out;
+}
+
+/** parseAgentConfig validates a parsed config document; unknown fields are errors. */
+export function parseAgentConfig(doc: unknown, file = 'config'): AgentConfig {
+  if (doc === null || doc === undefined) doc = {};
+  if (!isObject(doc)) throw new ConfigError(`${file}: must be a mapping`);
+  rejectUnknown(doc, TOP_FIELDS, file);
+  const registries: Record<string, RegistryHostConfig> = {};
+  if (doc.registries !== undefined) {
+    if (!isObject(doc.registries)) throw new ConfigError(`${file}: registries must be a mapping of host to settings`);
+    for (const [host, v] of Object.entries(doc.registries)) registries[host] = hostConfig(host, v, file);
+  }
+  let insecureRegistries = DEFAULT_INSECURE_REGISTRIES;
+  if (doc.insecureRegistries !== undefined) {
+    const list = doc.insecureRegistries;
+    if (!Array.isArray(list) || list.some((h) => typeof h !== 'string' || h === '')) {
+      throw new ConfigError(`${file}: insecureRegistries must be a list of hosts`);
+    }
+    insecureRegistries = list as string[];
+  }
+  return { registries, insecureRegistries };
+}
+
+/** loadAgentConfig reads FILE (JSON or YAML); with no file it returns the defaults. */
+export async function loadAgentConfig(file?: string): Promise<AgentConfig> {
+  if (file === undefined) return parseAgentConfig({});
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: ${messageOf(err)}`);
+  }
+  let doc: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML or JSON: ${messageOf(err)}`);
+  }
+  return parseAgentConfig(doc, file);
+}
