@@ -7,6 +7,7 @@
  *   registry.local:5000: { insecure: true }
  *   ghcr.io: { username: bot, password: s3cret, caFile: /etc/berth/ghcr-ca.pem }
  * insecureRegistries: [10.0.0.5:5000]
+ * images: { allowSetuid: true, maxLayerBytes: 8589934592, gcAfterSeconds: 3600, storeBudgetBytes: 21474836480 }
  * ```
  */
 import { readFile } from 'node:fs/promises';
@@ -30,8 +31,22 @@ export interface RegistriesConfig {
   insecureRegistries: string[];
 }
 
+/** ImagesConfig tunes the image store; absent fields keep the store's defaults. */
+export interface ImagesConfig {
+  /** allowSetuid keeps setuid/setgid bits in unpacked layers (default true, like Docker). */
+  allowSetuid?: boolean;
+  /** maxLayerBytes bounds one layer's unpacked size. */
+  maxLayerBytes?: number;
+  /** gcAfterSeconds is how long an image no container uses is kept. */
+  gcAfterSeconds?: number;
+  /** storeBudgetBytes is the store size above which unused images go, least recently used first. */
+  storeBudgetBytes?: number;
+}
+
 /** AgentConfig is the whole config file, validated, with defaults filled in. */
-export interface AgentConfig extends RegistriesConfig {}
+export interface AgentConfig extends RegistriesConfig {
+  images: ImagesConfig;
+}
 
 /** DEFAULT_INSECURE_REGISTRIES are loopback hosts: plain HTTP there never leaves the machine. */
 export const DEFAULT_INSECURE_REGISTRIES = ['localhost', '127.0.0.1', '::1', '[::1]'];
@@ -39,7 +54,8 @@ export const DEFAULT_INSECURE_REGISTRIES = ['localhost', '127.0.0.1', '::1', '[:
 /** ConfigError is a config file the agent refuses; main prints it and exits 2. */
 export class ConfigError extends Error {}
 
-const TOP_FIELDS = new Set(['registries', 'insecureRegistries']);
+const TOP_FIELDS = new Set(['registries', 'insecureRegistries', 'images']);
+const IMAGE_FIELDS = new Set(['allowSetuid', 'maxLayerBytes', 'gcAfterSeconds', 'storeBudgetBytes']);
 const HOST_FIELDS = new Set(['insecure', 'username', 'password', 'caFile']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -89,7 +105,26 @@ export function parseAgentConfig(doc: unknown, file = 'config'): AgentConfig {
     }
     insecureRegistries = list as string[];
   }
-  return { registries, insecureRegistries };
+  return { registries, insecureRegistries, images: imagesConfig(doc.images, file) };
+}
+
+function imagesConfig(v: unknown, file: string): ImagesConfig {
+  if (v === undefined) return {};
+  const where = `${file}: images`;
+  if (!isObject(v)) throw new ConfigError(`${where} must be a mapping`);
+  rejectUnknown(v, IMAGE_FIELDS, where);
+  const out: ImagesConfig = {};
+  if (v.allowSetuid !== undefined) {
+    if (typeof v.allowSetuid !== 'boolean') throw new ConfigError(`${where}.allowSetuid must be true or false`);
+    out.allowSetuid = v.allowSetuid;
+  }
+  for (const f of ['maxLayerBytes', 'gcAfterSeconds', 'storeBudgetBytes'] as const) {
+    const n = v[f];
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${where}.${f} must be a positive integer`);
+    out[f] = n;
+  }
+  return out;
 }
 
 /** loadAgentConfig reads FILE (JSON or YAML); with no file it returns the defaults. */

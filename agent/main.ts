@@ -93,6 +93,10 @@ async function main(): Promise<void> {
     root: `${flags.stateDir}/images`,
     log,
     registries: config,
+    allowSetuid: config.images.allowSetuid,
+    maxLayerBytes: config.images.maxLayerBytes,
+    gcAfterMs: config.images.gcAfterSeconds === undefined ? undefined : config.images.gcAfterSeconds * 1000,
+    budgetBytes: config.images.storeBudgetBytes,
     containers: async () => (await runtime.list()).map((s) => ({ imageDigest: s.labels[LABEL_IMAGE_DIGEST] })),
     onChange: () => void images.list().then((l) => session?.reportImages(l), () => undefined),
   });

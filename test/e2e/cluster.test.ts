@@ -158,4 +158,30 @@ describe('a two-host local cluster', () => {
       return true;
     }, 15_000, () => 'container series still exported after delete');
   });
+  test('an image pushed to the cluster registry is pulled by every host and listed per node', async () => {
+    const ref = `${cluster.registry}/library/busybox:1.36`;
+    const push = run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${SEED_ARCHIVE}`, `docker://${ref}`], 120_000);
+    assert.equal(push.code, 0, `skopeo push failed: ${push.stderr}`);
+    const doc = `kind: Service
+metadata: { name: pulled }
+spec:
+  replicas: 2
+  template: { image: "${ref}", command: ["sleep", "100000"], resources: { memory: 16Mi } }
+`;
+    assert.equal(berth(server, ['apply', '-f', '-'], doc).code, 0);
+    const tasks = await waitFor(() => {
+      const ts = berthJson<Task[]>(server, ['get', 'tasks', '--service', 'pulled']).filter((t) => t.status.phase === 'running');
+      return ts.length === 2 ? ts : undefined;
+    }, 90_000, () => berth(server, ['get', 'tasks', '-o', 'wide']).stdout);
+    assert.deepEqual(new Set(tasks.map((t) => t.spec.nodeName)).size, 2, 'one replica per host');
+    for (const t of tasks) assert.match(t.status.imageDigest ?? '', /^sha256:[0-9a-f]{64}$/, 'the digest actually run is reported');
+    const images = await waitFor(() => {
+      const r = berth(server, ['get', 'images']);
+      return r.code === 0 && r.stdout.split('\n').filter((l) => l.includes(ref)).length === 2 ? r.stdout : undefined;
+    }, 30_000, () => berth(server, ['get', 'images']).stdout + berth(server, ['get', 'images']).stderr);
+    assert.match(images, new RegExp(`${ref.replace(/[.]/g, '\\.')}`));
+    assert.equal(berth(server, ['delete', 'service', 'pulled']).code, 0);
+    await waitFor(() => (berthJson<Task[]>(server, ['get', 'tasks', '--service', 'pulled']).length === 0 ? true : undefined),
+      60_000, () => berth(server, ['get', 'tasks', '-o', 'wide']).stdout);
+  });
 });

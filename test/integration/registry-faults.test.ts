@@ -4,12 +4,14 @@
  * downloading each blob once (counted at a proxy).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ImageStore } from '../../agent/images/index.js';
 import { AgentError } from '../../agent/errors.js';
@@ -20,6 +22,9 @@ import { addImage, addLayer, copySeed, initLayout, tagInLayout, type OciDescript
 
 const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/docker-registry') && existsSync('/usr/bin/skopeo');
 const INSECURE = { registries: {}, insecureRegistries: ['127.0.0.1'] };
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const KILL_WAIT_MS = 60_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('registry pull faults', { skip: !canRun && 'needs root, docker-registry and skopeo' }, () => {
   let work: string;
@@ -103,6 +108,56 @@ describe('registry pull faults', { skip: !canRun && 'needs root, docker-registry
     else assert.equal(layerGets[1], layerGets[0]);
     const payload = await readFile(join(image.lowerDirs[0]!, 'payload'));
     assert.equal(payload.length, 512 * 1024);
+  });
+
+  it('an agent killed mid-pull resumes the download after its restart and the store is consistent', async () => {
+    const PAYLOAD_BYTES = 16 * 1024 * 1024;
+    const layer = await pushImage('killed', PAYLOAD_BYTES);
+    const hex = layer.digest.slice('sha256:'.length);
+    // Paced at 8 MiB/s the layer takes about two seconds: time enough to kill the puller midway.
+    const proxy = await startProxy(reg.host, { slowBlobsBytesPerSecond: 8 * 1024 * 1024 });
+    proxies.push(proxy);
+    const root = join(work, 'store-killed');
+    const ref = `${proxy.host}/berth/killed:v1`;
+    const script = join(work, 'pull-killed.mjs');
+    await writeFile(script, `import { ImageStore } from ${JSON.stringify(join(DIST, 'agent/images/index.js'))};
+const s = new ImageStore({ root: ${JSON.stringify(root)}, registries: ${JSON.stringify(INSECURE)} });
+await s.init();
+await s.resolve(${JSON.stringify(ref)});
+console.log('done');
+`);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    after(() => { child.kill('SIGKILL'); });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    const partial = join(root, 'blobs', 'ingest', hex);
+    const deadline = Date.now() + KILL_WAIT_MS;
+    for (;;) {
+      const size = (await stat(partial).catch(() => undefined))?.size ?? 0;
+      if (size > 1024 * 1024) break;
+      assert.ok(!out.includes('done'), 'the pull finished before it could be killed');
+      assert.ok(Date.now() < deadline, 'the layer download never started');
+      await sleep(10);
+    }
+    child.kill('SIGKILL');
+    await new Promise((res) => child.once('close', res));
+    const keptBytes = (await stat(partial)).size;
+    assert.ok(keptBytes < layer.size, `the download was cut midway (${keptBytes} of ${layer.size})`);
+    assert.equal(existsSync(join(root, 'blobs', 'sha256', hex)), false, 'no half blob under its digest');
+    const layers = await readdir(join(root, 'layers')).catch(() => [] as string[]);
+    assert.ok(layers.every((l) => l.startsWith('.tmp-')), `no layer looks complete: ${layers.join(',')}`);
+
+    const before = proxy.requests.length;
+    const restarted = new ImageStore({ root, registries: INSECURE });
+    await restarted.init();
+    const image = await restarted.resolve(ref);
+    const resumed = proxy.requests.slice(before).filter((r) => r.startsWith(`GET /v2/berth/killed/blobs/${layer.digest}`));
+    assert.equal(resumed.length, 1, `one GET for the layer after the restart, saw ${resumed.join(', ')}`);
+    const start = Number(/range=bytes=(\d+)-$/.exec(resumed[0]!)?.[1] ?? 0);
+    assert.ok(start > 0 && start <= keptBytes, `resumed from the bytes on disk (${keptBytes}), saw ${resumed[0]}`);
+    assert.equal((await stat(join(image.lowerDirs[0]!, 'payload'))).size, PAYLOAD_BYTES, 'the layer is complete');
+    assert.deepEqual(await readdir(join(root, 'blobs', 'ingest')), [], 'nothing left in ingest');
+    assert.ok(existsSync(join(root, 'blobs', 'sha256', hex)), 'the verified blob is stored under its digest');
   });
 
   it('a manifest over the size limit is refused before it is read whole (declared or streamed)', async () => {

@@ -132,6 +132,8 @@ export interface ProxyOptions {
   cutBlobsAfterBytes?: number;
   /** redirectBlobsTo answers blob GETs with a 307 to this origin (same path). */
   redirectBlobsTo?: string;
+  /** slowBlobsBytesPerSecond paces blob bodies (so a test can interrupt a download midway). */
+  slowBlobsBytesPerSecond?: number;
 }
 
 /** RegistryProxy forwards to a registry, counting requests per method and path. */
@@ -144,6 +146,25 @@ export interface RegistryProxy {
   /** authorizations records the Authorization header of each proxied request. */
   authorizations: (string | undefined)[];
   close(): Promise<void>;
+}
+
+// pace forwards src to dst at about bytesPerSecond, in 64 KiB steps.
+function pace(src: IncomingMessage, dst: ServerResponse, bytesPerSecond: number): void {
+  const STEP = 64 * 1024;
+  src.on('data', (chunk: Buffer) => {
+    src.pause();
+    let off = 0;
+    const next = (): void => {
+      if (dst.destroyed) { src.destroy(); return; }
+      if (off >= chunk.length) { src.resume(); return; }
+      const part = chunk.subarray(off, off + STEP);
+      off += part.length;
+      dst.write(part);
+      setTimeout(next, (part.length / bytesPerSecond) * 1000);
+    };
+    next();
+  });
+  src.on('end', () => dst.end());
 }
 
 /** startProxy starts a counting, fault-injecting HTTP proxy in front of `target` (`host:port`). */
@@ -193,6 +214,10 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
     const up = httpRequest({ host: target.split(':')[0], port: Number(target.split(':')[1]), method: req.method, path: url, headers }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       const limit = isBlob && opts.cutBlobsAfterBytes !== undefined && !cut.has(url) ? opts.cutBlobsAfterBytes : undefined;
+      if (limit === undefined && isBlob && opts.slowBlobsBytesPerSecond !== undefined) {
+        pace(upRes, res, opts.slowBlobsBytesPerSecond);
+        return;
+      }
       if (limit === undefined) {
         upRes.pipe(res);
         return;

@@ -87,7 +87,7 @@ test('withRetries retries only retryable failures and then names what failed', a
 });
 
 test('parseAgentConfig: defaults, registries and clear errors naming the field', () => {
-  assert.deepEqual(parseAgentConfig(undefined), { registries: {}, insecureRegistries: DEFAULT_INSECURE_REGISTRIES });
+  assert.deepEqual(parseAgentConfig(undefined), { registries: {}, insecureRegistries: DEFAULT_INSECURE_REGISTRIES, images: {} });
   const c = parseAgentConfig({ registries: { 'reg.local:5000': { insecure: true, username: 'u', password: 'p', caFile: '/ca.pem' } }, insecureRegistries: ['10.0.0.5'] });
   assert.deepEqual(c.registries['reg.local:5000'], { insecure: true, username: 'u', password: 'p', caFile: '/ca.pem' });
   assert.deepEqual(c.insecureRegistries, ['10.0.0.5']);
@@ -98,6 +98,19 @@ test('parseAgentConfig: defaults, registries and clear errors naming the field',
     [{ registries: { r: { insecure: 'yes' } } }, /registries\.r\.insecure must be true or false/],
     [{ registries: { r: { caFile: 'rel.pem' } } }, /caFile must be an absolute path/],
     [{ insecureRegistries: 'x' }, /insecureRegistries must be a list/],
+  ];
+  for (const [doc, pattern] of bad) assert.throws(() => parseAgentConfig(doc, 'agent.yaml'), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+});
+
+test('parseAgentConfig: image store settings are validated and named in errors', () => {
+  const c = parseAgentConfig({ images: { allowSetuid: false, maxLayerBytes: 1024, gcAfterSeconds: 60, storeBudgetBytes: 4096 } });
+  assert.deepEqual(c.images, { allowSetuid: false, maxLayerBytes: 1024, gcAfterSeconds: 60, storeBudgetBytes: 4096 });
+  const bad: [unknown, RegExp][] = [
+    [{ images: [] }, /agent\.yaml: images must be a mapping/],
+    [{ images: { gcAfter: 1 } }, /images: unknown field "gcAfter"/],
+    [{ images: { allowSetuid: 'no' } }, /images\.allowSetuid must be true or false/],
+    [{ images: { maxLayerBytes: -1 } }, /images\.maxLayerBytes must be a positive integer/],
+    [{ images: { storeBudgetBytes: 1.5 } }, /images\.storeBudgetBytes must be a positive integer/],
   ];
   for (const [doc, pattern] of bad) assert.throws(() => parseAgentConfig(doc, 'agent.yaml'), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
 });

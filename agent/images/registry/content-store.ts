@@ -6,11 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AgentError, messageOf } from '../../errors.js';
 import { digestHex } from '../oci-source.js';
 import { RetryableError } from './retry.js';
+
+/** INGEST_MAX_AGE_MS is how long a partial download is kept for resuming before init removes it. */
+export const INGEST_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 /** BlobBody is one response to a blob request: where its bytes start and the bytes. */
 export interface BlobBody {
@@ -35,10 +38,18 @@ export class ContentStore {
     this.ingestDir = `${root}/blobs/ingest`;
   }
 
-  /** init creates the directories; partial ingests are kept, to be resumed. */
-  async init(): Promise<void> {
+  /**
+   * init creates the directories. Partial ingests are kept to be resumed, unless untouched for
+   * INGEST_MAX_AGE_MS: nobody is coming back for those, and they would hold disk forever.
+   */
+  async init(now = Date.now()): Promise<void> {
     await mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
     await mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(this.ingestDir)) {
+      const path = `${this.ingestDir}/${name}`;
+      const st = await stat(path).catch(() => undefined);
+      if (st && now - st.mtimeMs > INGEST_MAX_AGE_MS) await rm(path, { force: true });
+    }
   }
 
   /** path is where a verified blob lives. */
