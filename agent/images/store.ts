@@ -278,11 +278,12 @@ export class ImageStore implements Images {
         for await (const chunk of decompressed(counted, layer.compression)) {
           diffHash.update(chunk);
           tarBytes += chunk.length;
-          // The tar stream bounds metadata too (a layer of millions of empty entries).
+          // The unpacker sees each chunk first, so an oversized entry is refused by name there;
+          // this bound catches what it cannot: metadata (a layer of millions of empty entries).
+          yield chunk;
           if (tarBytes > maxBytes + maxBytes / 8) {
             throw new AgentError('BERTH_ERR_IMAGE_LAYER_TOO_LARGE', `layer ${layer.digest} is larger than the limit of ${maxBytes} bytes`);
           }
-          yield chunk;
         }
       })();
       const stats = await unpackLayer(hashedTar, tmp, this.marks, {
