@@ -20,6 +20,10 @@ export const LABEL_UID = 'berth.uid';
 export const LABEL_IMAGE = 'berth.image';
 /** LABEL_IMAGE_DIGEST holds the resolved manifest digest. */
 export const LABEL_IMAGE_DIGEST = 'berth.image-digest';
+/** LABEL_RESTARTS holds how many times the agent restarted the task before this container (restart policy). */
+export const LABEL_RESTARTS = 'berth.restarts';
+/** LABEL_RESTART_POLICY holds the task's restart policy, so a restarted agent knows whether an exited container comes back. */
+export const LABEL_RESTART_POLICY = 'berth.restart-policy';
 /** LABEL_REVISION holds the service revision the task runs. */
 export const LABEL_REVISION = 'berth.revision';
 

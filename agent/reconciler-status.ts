@@ -21,9 +21,13 @@ export interface TaskStatusView {
   /** pullBytesDone / pullBytesTotal report image progress while preparing. */
   pullBytesDone?: number;
   pullBytesTotal?: number;
+  /** ready is true while running and the health check (if any) passes. */
+  ready?: boolean;
+  /** lastProbe is the health check's last outcome, for people. */
+  lastProbe?: string;
 }
 
-/** TERMINAL_PHASES are phases a task does not leave on its own (restarts are issue 5). */
+/** TERMINAL_PHASES are phases a task does not leave on its own: a restart policy restarts a container while the task stays running. */
 export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'failed', 'stopped']);
 
 // Which phases each phase may move to; 'none' is a task the reconciler has not reported yet.
@@ -33,7 +37,7 @@ const ALLOWED: Record<TaskPhase | 'none', readonly TaskPhase[]> = {
   preparing: ['preparing', 'starting', 'failed', 'stopped'],
   starting: ['running', 'failed', 'stopped'],
   running: ['running', 'succeeded', 'failed', 'stopped'],
-  // A restart (issue 5) or a task set back to running goes through preparing again.
+  // A task set back to running goes through preparing again (restarts stay in running: reconciler-restart.ts).
   succeeded: ['preparing', 'stopped'],
   failed: ['preparing', 'failed', 'stopped'],
   stopped: ['preparing', 'stopped'],

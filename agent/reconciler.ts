@@ -9,8 +9,12 @@ import type { ContainerState, Runtime } from './runtime/runtime.js';
 import type { Images, PullPolicy } from './images/index.js';
 import { AgentError, messageOf, reasonOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
+import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_RESTART_POLICY, LABEL_RESTARTS, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
 import { canTransition, exitReason, TERMINAL_PHASES, type TaskStatusView } from './reconciler-status.js';
+import { backoffMessage, backoffResetMs, restartBackoffMs, restartSettings, shouldRestart, waitingReason, type ExitFacts } from './reconciler-restart.js';
+import { ContainerHealth, type HealthVerdict } from './reconciler-health.js';
+import type { ProbeResult, ProbeTarget } from './probes/index.js';
+import type { HealthCheck } from '../proto/gen/berth/v1/agent.js';
 
 /** DEFAULT_STOP_GRACE_MS is how long a container gets between SIGTERM and SIGKILL. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -47,7 +51,14 @@ export interface ReconcilerOptions {
   /** pullBackoffInitialMs / pullBackoffMaxMs override the pull retry schedule (tests). */
   pullBackoffInitialMs?: number;
   pullBackoffMaxMs?: number;
+  /** unhealthyStopGraceMs is the SIGTERM grace of a container killed for failing its health check. */
+  unhealthyStopGraceMs?: number;
+  /** probe replaces the real health probes (tests). */
+  probe?: (check: HealthCheck, target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
 }
+
+/** UNHEALTHY_STOP_GRACE_MS: an unhealthy container is already failing its users; it gets a short grace. */
+export const UNHEALTHY_STOP_GRACE_MS = 2_000;
 
 interface TaskRecord {
   id: string;
@@ -62,6 +73,16 @@ interface TaskRecord {
   pullFailures: number;
   nextPullAt?: number;
   pullRetry?: NodeJS.Timeout;
+  // Restart policy (issue 5): restarts counts every restart of this task on this node (a label on
+  // the container carries it across agent restarts); crashes counts consecutive short runs, for
+  // the back-off; restartAt is when the pending restart may happen.
+  restarts: number;
+  crashes: number;
+  restartAt?: number;
+  restartTimer?: NodeJS.Timeout;
+  lastExitCode?: number;
+  /** health probes the running container (issue 5). */
+  health: ContainerHealth;
 }
 
 /** Reconciler converges local containers onto the desired tasks and reports their status. */
@@ -90,7 +111,18 @@ export class Reconciler {
       const uid = state.labels[LABEL_UID];
       if (uid === undefined) continue; // not ours
       const rec = this.record(state.id);
-      this.observe(rec, state, { namespace: state.labels[LABEL_NAMESPACE] ?? '', name: state.labels[LABEL_TASK] ?? state.id, uid });
+      rec.restarts = Number(state.labels[LABEL_RESTARTS] ?? 0) || 0;
+      const who = { namespace: state.labels[LABEL_NAMESPACE] ?? '', name: state.labels[LABEL_TASK] ?? state.id, uid };
+      const policy = state.labels[LABEL_RESTART_POLICY];
+      const exit = { exitCode: state.exitCode ?? -1, oomKilled: state.oomKilled === true, unhealthy: false };
+      if (state.status === 'exited' && shouldRestart(policy === 'never' || policy === 'on-failure' ? policy : 'always', exit)) {
+        // It exited while the agent was away and its policy restarts it: the task is still
+        // running (not failed) until the first desired set lets sync restart it after a back-off.
+        rec.status = { ...who, phase: 'running', containerId: state.id, exitCode: exit.exitCode, restarts: rec.restarts, ready: false,
+          reason: 'CrashLoopBackOff', message: 'the container exited while the agent was down; restarting' };
+      } else {
+        this.observe(rec, state, who);
+      }
       this.log.info('re-adopted container', { id: state.id, status: state.status });
     }
     this.poller = setInterval(() => void this.pollExits(), this.exitPollMs);
@@ -139,6 +171,8 @@ export class Reconciler {
     for (const rec of this.records.values()) {
       if (rec.retry) clearTimeout(rec.retry);
       if (rec.pullRetry) clearTimeout(rec.pullRetry);
+      if (rec.restartTimer) clearTimeout(rec.restartTimer);
+      rec.health.stop();
     }
     await this.idle();
   }
@@ -146,7 +180,10 @@ export class Reconciler {
   private record(id: string): TaskRecord {
     let rec = this.records.get(id);
     if (!rec) {
-      rec = { id, busy: false, dirty: false, pullFailures: 0 };
+      const health = new ContainerHealth({
+        runtime: this.opts.runtime, log: this.log, onVerdict: (v, pid) => this.healthChanged(id, v, pid), ...(this.opts.probe ? { probe: this.opts.probe } : {}),
+      });
+      rec = { id, busy: false, dirty: false, pullFailures: 0, restarts: 0, crashes: 0, health };
       this.records.set(id, rec);
     }
     return rec;
@@ -194,6 +231,8 @@ export class Reconciler {
       state = undefined;
     }
     if (!desired || desired.desiredState !== 'running') {
+      rec.health.stop();
+      this.resetRestart(rec);
       const last = state ? await this.destroy(state) : undefined;
       this.resetPull(rec);
       if (!desired) {
@@ -209,7 +248,12 @@ export class Reconciler {
       }
       return;
     }
+    if (state && state.status === 'running' && rec.health.isUnhealthy(state.pid)) {
+      this.log.warn('container unhealthy; stopping it', { id: rec.id, task: desired.name, probe: rec.health.unhealthy });
+      state = (await this.opts.runtime.stop(state.id, this.opts.unhealthyStopGraceMs ?? UNHEALTHY_STOP_GRACE_MS)) ?? state;
+    }
     if (state) {
+      if (state.status === 'exited' && await this.restartIfWanted(rec, state, desired)) return;
       this.observe(rec, state, desired);
       return;
     }
@@ -218,18 +262,87 @@ export class Reconciler {
       this.setStatus(rec, desired, { phase: 'failed', reason: 'ContainerGone', message: 'the container disappeared from the runtime' });
       return;
     }
-    if (phase !== undefined && TERMINAL_PHASES.has(phase) && !this.shouldRestart(rec)) return;
-    // Backing off after a failed pull: the timer set then kicks the next attempt.
-    if (rec.nextPullAt !== undefined && Date.now() < rec.nextPullAt) return;
+    // A task that ended (policy never, a clean exit under on-failure, a start error) stays ended:
+    // the control plane decides whether to replace it.
+    if (phase !== undefined && TERMINAL_PHASES.has(phase)) return;
+    // Backing off after a failed pull: the timer set then kicks the next attempt. Timers may fire
+    // a millisecond before Date.now() reaches their deadline; then the wait is re-armed, not lost.
+    if (rec.nextPullAt !== undefined && Date.now() < rec.nextPullAt) {
+      if (!rec.pullRetry) this.armPullRetry(rec, rec.nextPullAt - Date.now());
+      return;
+    }
     await this.startTask(rec, desired);
   }
 
   /**
-   * shouldRestart is the hook for restart policies (issue 5: always | on-failure | never with
-   * backoff, counted in status.restarts). For now a finished task stays finished.
+   * restartIfWanted applies the restart policy to an exited container: it reports the wait
+   * (phase stays running, reason CrashLoopBackOff or Unhealthy), and once the back-off has passed
+   * removes the old container and starts a new one for the same task. False: the policy lets the
+   * task end, and the caller reports how it ended.
    */
-  private shouldRestart(_rec: TaskRecord): boolean {
-    return false;
+  private async restartIfWanted(rec: TaskRecord, state: ContainerState, task: TaskAssignment): Promise<boolean> {
+    rec.health.stop();
+    if (rec.status && TERMINAL_PHASES.has(rec.status.phase)) return false;
+    const settings = restartSettings(task.template?.restart);
+    const exit: ExitFacts = { exitCode: state.exitCode ?? -1, oomKilled: state.oomKilled === true, unhealthy: rec.health.isUnhealthy(state.pid) };
+    if (!shouldRestart(settings.policy, exit)) return false;
+    if (rec.restartAt === undefined) {
+      const ranMs = Date.parse(state.finishedAt ?? '') - Date.parse(state.startedAt);
+      if (Number.isFinite(ranMs) && ranMs >= backoffResetMs(settings)) rec.crashes = 0;
+      rec.crashes++;
+      const delayMs = restartBackoffMs(rec.crashes, settings);
+      rec.restartAt = Date.now() + delayMs;
+      rec.lastExitCode = exit.exitCode;
+      this.log.info('container exited; restarting after back-off', { id: rec.id, task: task.name, exitCode: exit.exitCode, oomKilled: exit.oomKilled, unhealthy: exit.unhealthy, delayMs });
+      const digest = state.labels[LABEL_IMAGE_DIGEST];
+      this.setStatus(rec, task, {
+        phase: 'running', containerId: state.id, startedAt: state.startedAt, exitCode: exit.exitCode,
+        reason: waitingReason(exit), message: backoffMessage(delayMs, exit, rec.health.unhealthy),
+        finishedAt: state.finishedAt ?? new Date().toISOString(), ...(digest ? { imageDigest: digest } : {}),
+      });
+      this.armRestart(rec, delayMs);
+      return true;
+    }
+    if (Date.now() < rec.restartAt) {
+      // The timer kicks the restart; one that fired a millisecond early is re-armed.
+      if (!rec.restartTimer) this.armRestart(rec, rec.restartAt - Date.now());
+      return true;
+    }
+    rec.restartAt = undefined;
+    rec.health.forget();
+    // The old container's exit is collected (above); it goes before the new one takes its id.
+    await this.destroy(state);
+    rec.restarts++;
+    await this.startTask(rec, task, true);
+    return true;
+  }
+
+  private armRestart(rec: TaskRecord, delayMs: number): void {
+    if (rec.restartTimer) clearTimeout(rec.restartTimer);
+    rec.restartTimer = setTimeout(() => { rec.restartTimer = undefined; this.kick(rec.id); }, delayMs);
+    rec.restartTimer.unref();
+  }
+
+  private resetRestart(rec: TaskRecord): void {
+    rec.restartAt = undefined;
+    if (rec.restartTimer) clearTimeout(rec.restartTimer);
+    rec.restartTimer = undefined;
+    rec.health.forget();
+  }
+
+  /** healthChanged re-reports a running task whose readiness changed, or kicks the restart of an unhealthy one. */
+  private healthChanged(id: string, verdict: HealthVerdict, pid: number): void {
+    const rec = this.records.get(id);
+    if (!rec || this.closed) return;
+    if (verdict === 'unhealthy') {
+      this.kick(id);
+      return;
+    }
+    const st = rec.status;
+    if (st?.phase === 'running' && st.pid === pid) {
+      const { namespace: _n, name: _m, uid: _u, restarts: _r, ready: _d, lastProbe: _l, ...rest } = st;
+      this.setStatus(rec, st, rest);
+    }
   }
 
   /** observe reports what an existing container's state means for its task. */
@@ -237,26 +350,35 @@ export class Reconciler {
     const digest = state.labels[LABEL_IMAGE_DIGEST];
     const base = { containerId: state.id, pid: state.pid, startedAt: state.startedAt, ...(digest ? { imageDigest: digest } : {}) };
     if (state.status === 'running') {
-      if (rec.status?.phase !== 'running' || rec.status.pid !== state.pid) this.setStatus(rec, who, { phase: 'running', ...base });
+      rec.health.watch(rec.id, rec.desired?.template?.health, state);
+      // A restarted container keeps the last run's exit code in status (Kubernetes' lastState).
+      const last = rec.lastExitCode !== undefined ? { exitCode: rec.lastExitCode } : {};
+      if (rec.status?.phase !== 'running' || rec.status.pid !== state.pid || rec.status.reason !== undefined) this.setStatus(rec, who, { phase: 'running', ...base, ...last });
       return;
     }
+    rec.health.stop();
     if (rec.status && TERMINAL_PHASES.has(rec.status.phase)) return;
     const exitCode = state.exitCode ?? -1;
     this.setStatus(rec, who, {
       ...base,
       phase: exitCode === 0 && !state.oomKilled ? 'succeeded' : 'failed',
       exitCode,
-      reason: exitReason(exitCode, state.oomKilled === true),
+      reason: rec.health.isUnhealthy(state.pid) ? 'Unhealthy' : exitReason(exitCode, state.oomKilled === true),
       ...(state.signal !== undefined ? { message: `killed by signal ${state.signal}` } : {}),
+      ...(rec.health.isUnhealthy(state.pid) ? { message: `killed by the agent: health check failed (${rec.health.unhealthy ?? ''})` } : {}),
       finishedAt: state.finishedAt ?? new Date().toISOString(),
     });
   }
 
-  private async startTask(rec: TaskRecord, task: TaskAssignment): Promise<void> {
+  /**
+   * startTask pulls the image and starts the task's container. A restart (restarting) keeps the
+   * task's phase running with its back-off reason until the new container runs, like Kubernetes.
+   */
+  private async startTask(rec: TaskRecord, task: TaskAssignment, restarting = false): Promise<void> {
     const tpl = task.template;
     // A retry keeps the back-off reason visible until the pull succeeds or fails again.
     const retrying = rec.status?.phase === 'preparing' ? { reason: rec.status.reason, message: rec.status.message } : {};
-    this.setStatus(rec, task, { phase: 'preparing', ...dropUndefined(retrying) });
+    if (!restarting) this.setStatus(rec, task, { phase: 'preparing', ...dropUndefined(retrying) });
     let image;
     try {
       image = await this.opts.images.resolve(tpl?.image ?? '', {
@@ -264,14 +386,20 @@ export class Reconciler {
         onProgress: this.progressReporter(rec, task),
       });
     } catch (err) {
+      if (restarting) {
+        this.setStatus(rec, task, { phase: 'failed', reason: reasonOf(err, 'ImageInvalid'), message: `restart: ${messageOf(err)}` });
+        return;
+      }
       this.pullFailed(rec, task, err);
       return;
     }
     this.resetPull(rec);
-    if (rec.desired !== task) return; // the desired set changed while pulling: the next sync decides
-    this.setStatus(rec, task, { phase: 'starting', imageDigest: image.digest });
+    if (rec.desired !== task && !restarting) return; // the desired set changed while pulling: the next sync decides
+    if (!restarting) this.setStatus(rec, task, { phase: 'starting', imageDigest: image.digest });
     try {
       const spec = await buildContainerSpec(task, rec.id, image);
+      spec.labels[LABEL_RESTARTS] = String(rec.restarts);
+      spec.labels[LABEL_RESTART_POLICY] = restartSettings(tpl?.restart).policy;
       const state = await this.opts.runtime.run(spec);
       this.log.info('container started', { id: rec.id, task: task.name, pid: state.pid });
       this.observe(rec, state, task);
@@ -297,8 +425,12 @@ export class Reconciler {
     const message = `${messageOf(err)} (${reasonOf(err, 'ImageInvalid')}; retrying in ${delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`})`;
     this.log.warn('image pull failed', { task: task.name, image: task.template?.image, failures: rec.pullFailures, retryMs: delay, error: messageOf(err) });
     this.setStatus(rec, task, { phase: 'preparing', reason, message });
+    this.armPullRetry(rec, delay);
+  }
+
+  private armPullRetry(rec: TaskRecord, delayMs: number): void {
     if (rec.pullRetry) clearTimeout(rec.pullRetry);
-    rec.pullRetry = setTimeout(() => { rec.pullRetry = undefined; this.kick(rec.id); }, delay);
+    rec.pullRetry = setTimeout(() => { rec.pullRetry = undefined; this.kick(rec.id); }, delayMs);
     rec.pullRetry.unref();
   }
 
@@ -333,7 +465,8 @@ export class Reconciler {
     return last;
   }
 
-  private setStatus(rec: TaskRecord, who: Pick<TaskStatusView, 'namespace' | 'name' | 'uid'>, patch: Omit<TaskStatusView, 'namespace' | 'name' | 'uid' | 'restarts'>): void {
+  private setStatus(rec: TaskRecord, who: Pick<TaskStatusView, 'namespace' | 'name' | 'uid'>,
+    patch: Omit<TaskStatusView, 'namespace' | 'name' | 'uid' | 'restarts' | 'ready' | 'lastProbe'>): void {
     const from = rec.status?.phase;
     if (!canTransition(from, patch.phase)) {
       this.log.warn('refused phase transition', { id: rec.id, from: from ?? 'none', to: patch.phase });
@@ -341,7 +474,9 @@ export class Reconciler {
     }
     if (from !== patch.phase) this.log.debug(`${from ?? 'none'} -> ${patch.phase}`, { id: rec.id, task: who.name });
     const keep = patch.phase === 'preparing' ? {} : { containerId: rec.status?.containerId, imageDigest: rec.status?.imageDigest };
-    const status: TaskStatusView = { ...dropUndefined(keep), namespace: who.namespace, name: who.name, uid: who.uid, restarts: rec.status?.restarts ?? 0, ...patch };
+    const running = patch.phase === 'running';
+    const health = { ready: running && rec.health.ready, ...(running && rec.health.lastProbe !== undefined ? { lastProbe: rec.health.lastProbe } : {}) };
+    const status: TaskStatusView = { ...dropUndefined(keep), namespace: who.namespace, name: who.name, uid: who.uid, restarts: rec.restarts, ...patch, ...health };
     rec.status = status;
     this.opts.report({ ...status });
   }

@@ -56,7 +56,7 @@ export function toProtoStatus(s: TaskStatusView): TaskStatus {
     namespace: s.namespace, name: s.name, uid: s.uid, phase: s.phase, containerId: s.containerId ?? '', pid: s.pid ?? 0,
     ip: '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
     restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
-    pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0,
+    pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0, ready: s.ready ?? false, lastProbe: s.lastProbe ?? '',
   };
 }
 

@@ -13,6 +13,7 @@
  * | BERTH_ERR_ROUTE_NOT_FOUND           | 404  | no such route                                       |
  * | BERTH_ERR_ALREADY_EXISTS            | 409  | create of an existing object                        |
  * | BERTH_ERR_CONFLICT                  | 409  | resourceVersion precondition failed                 |
+ * | BERTH_ERR_NO_PREVIOUS_REVISION      | 409  | rollback: no earlier revision to go back to         |
  * | BERTH_ERR_TASK_NOT_RUNNING          | 409  | exec into a task whose container is not running     |
  * | BERTH_ERR_NODE_UNAVAILABLE          | 503  | the task's node has no agent session here           |
  * | BERTH_ERR_EXEC_TIMEOUT              | 504  | exec: the command or the agent's answer timed out   |
@@ -36,6 +37,7 @@ export type ErrorCode =
   | 'BERTH_ERR_ROUTE_NOT_FOUND'
   | 'BERTH_ERR_ALREADY_EXISTS'
   | 'BERTH_ERR_CONFLICT'
+  | 'BERTH_ERR_NO_PREVIOUS_REVISION'
   | 'BERTH_ERR_TASK_NOT_RUNNING'
   | 'BERTH_ERR_NODE_UNAVAILABLE'
   | 'BERTH_ERR_EXEC_TIMEOUT'
@@ -58,6 +60,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   BERTH_ERR_ROUTE_NOT_FOUND: 404,
   BERTH_ERR_ALREADY_EXISTS: 409,
   BERTH_ERR_CONFLICT: 409,
+  BERTH_ERR_NO_PREVIOUS_REVISION: 409,
   BERTH_ERR_TASK_NOT_RUNNING: 409,
   BERTH_ERR_NODE_UNAVAILABLE: 503,
   BERTH_ERR_EXEC_TIMEOUT: 504,

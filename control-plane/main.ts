@@ -29,17 +29,20 @@ const program = new Command('berth-control-plane')
   .version(berthVersion())
   .option('--listen <addr:port>', 'REST API address', '0.0.0.0:7480')
   .option('--gateway-listen <addr:port>', 'agent gateway (gRPC) address', '0.0.0.0:7481')
-  .option('--etcd <urls>', 'external etcd endpoints, comma-separated (default: start an embedded etcd)')
+  .option('--etcd <urls>', 'external etcd endpoints, comma-separated, e.g. every member of a 3-member cluster (default: start an embedded etcd)')
   .option('--data-dir <dir>', 'state directory (embedded etcd data and log)', '/var/lib/berth/control-plane')
   .option('--etcd-client-port <n>', 'embedded etcd client port on 127.0.0.1', port, 2379)
   .option('--etcd-peer-port <n>', 'embedded etcd peer port on 127.0.0.1', port, 2380)
   .option('--node-lease-ttl <seconds>', 'node heartbeat lease TTL', positiveInt, 10)
+  .option('--node-lost-grace <seconds>', 'how long a node stays not Ready before its tasks are marked lost and replaced', positiveInt, 15)
+  .option('--leader-lease-ttl <seconds>', 'leader election lease TTL (HA: takeover after a leader dies takes about this long)', positiveInt, 2)
   .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel);
 
 program.parse();
 const o = program.opts<{
   listen: string; gatewayListen: string; etcd?: string; dataDir: string;
-  etcdClientPort: number; etcdPeerPort: number; nodeLeaseTtl: number; logLevel: LogLevel;
+  etcdClientPort: number; etcdPeerPort: number; nodeLeaseTtl: number; leaderLeaseTtl: number; logLevel: LogLevel;
+  nodeLostGrace: number;
 }>();
 const log = createLogger(o.logLevel);
 
@@ -74,6 +77,8 @@ try {
     etcdClientPort: o.etcdClientPort,
     etcdPeerPort: o.etcdPeerPort,
     nodeLeaseTtlSeconds: o.nodeLeaseTtl,
+    nodeLostGraceSeconds: o.nodeLostGrace,
+    leaderLeaseTtlSeconds: o.leaderLeaseTtl,
     log,
   });
   if (exiting) await cp.stop();

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { buildApi } from './api/server.js';
 import { startControllers, type Controllers } from './controllers/index.js';
+import { DEFAULT_LEADER_LEASE_TTL_S, Election } from './election.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from './etcd/embedded.js';
 import { startGateway, type Gateway } from './gateway/server.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
@@ -24,6 +25,10 @@ export interface ControlPlaneOptions {
   etcdClientPort: number;
   etcdPeerPort: number;
   nodeLeaseTtlSeconds: number;
+  /** leaderLeaseTtlSeconds is the election lease TTL (HA): takeover takes about this long. */
+  leaderLeaseTtlSeconds?: number;
+  /** nodeLostGraceSeconds is how long a node stays not Ready before its tasks are lost (default 15). */
+  nodeLostGraceSeconds?: number;
   logLevel?: LogLevel;
   log?: Logger;
 }
@@ -35,6 +40,8 @@ export interface ControlPlane {
   etcdEndpoints: string[];
   /** etcdPid is the embedded etcd's pid, when embedded. */
   etcdPid?: number;
+  /** isLeader tells whether this replica currently runs the controllers (HA election). */
+  isLeader(): boolean;
   stop(): Promise<void>;
 }
 
@@ -75,8 +82,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const store = new Store(client);
     const inf: Informers = await startInformers(client, store, log.child('cache'));
     cleanups.push(() => inf.stop());
-    const controllers: Controllers = startControllers(inf, store, log.child('controllers'));
-    cleanups.push(() => controllers.stop());
     const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway') });
     cleanups.push(() => gateway.stop());
     const api = buildApi(store, log.child('api'), gateway);
@@ -85,6 +90,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(() => api.close());
     const bound = api.server.address();
     const apiUrl = `http://${connectable(host)}:${typeof bound === 'object' && bound ? bound.port : port}`;
+    // HA: every replica serves the API and agent sessions; only the elected leader runs the
+    // controllers, writing through a store fenced by its leader key.
+    let controllers: Controllers | undefined;
+    const election = new Election({
+      client, apiUrl, ttlSeconds: opts.leaderLeaseTtlSeconds ?? DEFAULT_LEADER_LEASE_TTL_S, log: log.child('election'),
+      onElected: (guard) => { controllers = startControllers(inf, store.withGuard(guard), log.child('controllers'),
+        { nodeLostGraceMs: opts.nodeLostGraceSeconds === undefined ? undefined : opts.nodeLostGraceSeconds * 1000 }); },
+      onDeposed: async () => {
+        const c = controllers;
+        controllers = undefined;
+        await c?.stop();
+      },
+    });
+    election.start();
+    cleanups.push(() => election.stop());
     log.info('control plane ready', { api: apiUrl, gateway: gateway.address, etcd: endpoints.join(','), dataDir: join(opts.dataDir) });
     let stopping: Promise<void> | undefined;
     return {
@@ -92,6 +112,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gatewayAddress: gateway.address,
       etcdEndpoints: endpoints,
       etcdPid: etcd?.pid,
+      isLeader: () => election.isLeader(),
       stop: () => (stopping ??= stopAll().then(() => log.info('control plane stopped'))),
     };
   } catch (err) {

@@ -4,8 +4,11 @@ import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
 import { registerExecRoutes, type ExecRelay } from './routes-exec.js';
+import { registerNodeRoutes } from './routes-nodes.js';
 import { registerReadRoutes } from './routes-read.js';
+import { registerRolloutRoutes } from './routes-rollout.js';
 import { registerServiceRoutes } from './routes-services.js';
+import { registerWatchRoutes } from './routes-watch.js';
 
 /** API_BODY_LIMIT_BYTES caps request bodies; a service spec is a few KiB. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -29,8 +32,12 @@ export function buildApi(store: Store, log: Logger, relay?: ExecRelay): FastifyI
       log.info(`${req.method} ${req.url} ${reply.statusCode}`, { ms: Math.round(reply.elapsedTime) });
     }
   });
+  // Node lifecycle: the watch hook must come before the list routes it intercepts (?watch=1).
+  registerWatchRoutes(app, store, log);
   registerReadRoutes(app, store);
+  registerNodeRoutes(app, store);
   registerServiceRoutes(app, store);
+  registerRolloutRoutes(app, store);
   registerExecRoutes(app, store, relay);
   return app;
 }

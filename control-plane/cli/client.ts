@@ -54,7 +54,8 @@ export function normalizeServer(raw: string): string {
 /** ApiClient sends JSON requests to the control plane. */
 export class ApiClient {
   readonly server: string;
-  private readonly token: string | undefined;
+  /** token is the bearer token sent with every request (streams too). */
+  readonly token: string | undefined;
 
   constructor(options: ClientOptions) {
     this.server = normalizeServer(options.server);

@@ -71,6 +71,7 @@ export function describeTask(task: Task, now: number): string {
       ['Phase', st.phase], ['Reason', st.reason], ['Message', st.message], ['Pull progress', pull],
       ['Image digest', st.imageDigest ?? NONE], ['Container', st.containerId], ['PID', st.pid], ['IP', st.ip],
       ['Exit code', st.exitCode], ['Restarts', st.restarts], ['Started', st.startedAt], ['Finished', st.finishedAt],
+      ['Ready', st.phase === 'running' ? String(st.ready === true) : undefined], ['Last probe', st.lastProbe], // health checks
     ], '  ')}`,
   ].join('');
 }

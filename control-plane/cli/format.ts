@@ -110,9 +110,9 @@ export function servicesTable(services: Service[], opts: TableOptions): string {
   return renderTable(headers, rows);
 }
 
-/** tasksTable renders NAME SERVICE NODE PHASE IP RESTARTS AGE (wide adds PID CONTAINER REASON MESSAGE). */
+/** tasksTable renders NAME SERVICE NODE PHASE READY IP RESTARTS AGE (wide adds PID CONTAINER REASON MESSAGE). */
 export function tasksTable(tasks: Task[], opts: TableOptions): string {
-  const headers = [...nsHeader(opts), 'NAME', 'SERVICE', 'NODE', 'PHASE', 'IP', 'RESTARTS', 'AGE'];
+  const headers = [...nsHeader(opts), 'NAME', 'SERVICE', 'NODE', 'PHASE', 'READY', 'IP', 'RESTARTS', 'AGE'];
   if (opts.wide) headers.push('PID', 'CONTAINER', 'REASON', 'MESSAGE');
   const rows = tasks.map((task) => {
     const st = task.status ?? { phase: 'pending', restarts: 0 };
@@ -122,6 +122,7 @@ export function tasksTable(tasks: Task[], opts: TableOptions): string {
       orNone(task.spec.service),
       orNone(task.spec.nodeName),
       phaseCell(st),
+      String(st.phase === 'running' && st.ready === true), // health checks (agent/probes): ready only while passing
       orNone(st.ip),
       String(st.restarts ?? 0),
       formatAge(task.metadata.createdAt, opts.now),
@@ -145,6 +146,8 @@ export function formatPullProgress(done: number, total: number): string {
  * shows a waiting container's reason.
  */
 export function phaseCell(st: Pick<Task['status'], 'phase' | 'reason' | 'pullBytesDone' | 'pullBytesTotal'>): string {
+  // A running task waiting to restart its container shows why: running (CrashLoopBackOff) / (Unhealthy).
+  if (st.phase === 'running' && st.reason) return `running (${st.reason})`;
   if (st.phase !== 'preparing') return orNone(st.phase);
   if (st.reason) return `preparing (${st.reason})`;
   if (st.pullBytesTotal) return `preparing ${formatPullProgress(st.pullBytesDone ?? 0, st.pullBytesTotal)}`;

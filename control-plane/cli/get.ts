@@ -5,12 +5,13 @@
 import { errorText, type ListBody } from './client.js';
 import type { CommandContext } from './context.js';
 import { nsPath } from './context.js';
-import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
+import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import {
   formatDocument, imagesTable, nodeLoads, nodesTable, OUTPUT_FORMATS, servicesTable, tasksTable,
   type NodeImageRow, type OutputFormat, type TableOptions,
 } from './format.js';
 import type { Node, Service, Task } from '../objects/types.js';
+import { watchCommand } from './watch.js';
 
 /** Resource is a kind `get` can list. */
 export type Resource = 'services' | 'tasks' | 'nodes' | 'images';
@@ -44,6 +45,8 @@ export interface GetOptions {
   service?: string;
   node?: string;
   allNamespaces?: boolean;
+  /** timeout bounds a watch (-w), in seconds. */
+  timeout?: string;
 }
 
 type AnyObject = Service | Task | Node;
@@ -52,8 +55,14 @@ type AnyObject = Service | Task | Node;
 export async function getCommand(ctx: CommandContext, word: string, name: string | undefined, opts: GetOptions): Promise<number> {
   const resource = resolveResource(word);
   const output = parseOutput(opts.output);
-  if (opts.watch) throw new CliError('BERTH_ERR_CLI_NOT_IMPLEMENTED', 'get -w: not implemented yet');
   if (resource === 'images') return getImages(ctx, name, opts, output);
+  if (opts.watch) {
+    // Node lifecycle: `get -w` streams the list's changes (NAME is not supported with -w).
+    if (name !== undefined) throw usageError('-w watches a list; drop NAME');
+    if (opts.allNamespaces && resource === 'nodes') throw usageError('nodes are not namespaced; drop -A');
+    const timeoutMs = opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000;
+    return watchCommand(ctx, resource, listPath(ctx, resource, opts), { output, withNamespace: Boolean(opts.allNamespaces), timeoutMs });
+  }
   if ((opts.service !== undefined || opts.node !== undefined) && resource !== 'tasks') {
     throw usageError('--service and --node filter tasks only');
   }

@@ -15,6 +15,9 @@ import { getCommand, type GetOptions } from './get.js';
 import { deleteCommand, scaleCommand } from './mutate.js';
 import { describeCommand } from './describe.js';
 import { execCommand, type ExecOptions } from './exec.js';
+import { eventsCommand, type EventsOptions } from './events.js';
+import { nodeVerbCommand, type NodeVerbOptions } from './nodes-admin.js';
+import { rolloutCommand, type RolloutOptions } from './rollout.js';
 import { berthVersion } from '../../common/version.js';
 import { versionCommand } from './version.js';
 
@@ -23,13 +26,8 @@ export const DEFAULT_NAMESPACE = 'default';
 
 /** LATER_VERBS are in the CLI contract but delivered by later issues; they exit 2 with a clear message. */
 const LATER_VERBS: [name: string, summary: string][] = [
-  ['rollout', 'status|history|undo of a service rollout'],
   ['logs', 'print the logs of a task'],
-  ['cordon', 'mark a node unschedulable'],
-  ['uncordon', 'mark a node schedulable'],
-  ['drain', 'cordon a node and move its tasks away'],
   ['top', 'resource usage of tasks or nodes'],
-  ['events', 'list cluster events'],
 ];
 
 interface GlobalOptions {
@@ -78,7 +76,8 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .argument('<resource>', 'services | tasks | nodes | images')
     .argument('[name]', 'one object by name')
     .option('-o, --output <format>', 'table | wide | json | yaml', 'table')
-    .option('-w, --watch', 'watch for changes (not implemented yet)')
+    .option('-w, --watch', 'stream changes as they happen')
+    .option('--timeout <seconds>', '-w: stop after this many seconds')
     .option('--service <name>', 'tasks of this service only')
     .option('--node <name>', 'tasks or images on this node only')
     .option('-A, --all-namespaces', 'list across every namespace')
@@ -109,6 +108,35 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .argument('<command...>', 'command and arguments (put them after --)')
     .option('--timeout <seconds>', 'kill the command after this many seconds (default 30)')
     .action(act((ctx, task: string, command: string[], opts: ExecOptions) => execCommand(ctx, task, command, opts)));
+
+  program.command('rollout')
+    .description('follow (status), list (history) or undo a service\'s rolling update')
+    .argument('<action>', 'status | history | undo')
+    .argument('<service>', 'service name')
+    .option('--timeout <seconds>', 'status: give up after this many seconds (default 600)')
+    .option('--to-revision <n>', 'undo: go back to this revision (default: the previous one)')
+    .action(act((ctx, action: string, service: string, opts: RolloutOptions) => rolloutCommand(ctx, action, service, opts)));
+
+  // Node lifecycle: cordon / uncordon / drain and events.
+  for (const [verb, summary] of [
+    ['cordon', 'mark a node unschedulable (its tasks keep running)'],
+    ['uncordon', 'mark a node schedulable again (ends a drain)'],
+    ['drain', 'cordon a node and move its tasks elsewhere, then wait until it is empty'],
+  ] as const) {
+    program.command(verb)
+      .description(summary)
+      .argument('<node>', 'node name')
+      .option('--timeout <seconds>', 'drain: give up waiting after this many seconds (default 300)')
+      .action(act((ctx, node: string, opts: NodeVerbOptions) => nodeVerbCommand(ctx, verb, node, opts)));
+  }
+
+  program.command('events')
+    .description('list recent events (LAST SEEN, TYPE, REASON, OBJECT, MESSAGE), or stream them with -w')
+    .option('-w, --watch', 'stream new events as they happen')
+    .option('-A, --all-namespaces', 'events of every namespace')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .option('--timeout <seconds>', '-w: stop after this many seconds')
+    .action(act((ctx, opts: EventsOptions) => eventsCommand(ctx, opts)));
 
   program.command('version')
     .description('print the client and server versions')

@@ -5,7 +5,8 @@
 import type { Logger } from '../../common/log.js';
 import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
-import { NodeLifecycleController } from './node-lifecycle.js';
+import { TaskEventWatcher } from './events.js';
+import { DEFAULT_NODE_LOST_GRACE_MS, NodeLifecycleController } from './node-lifecycle.js';
 import { SchedulerLoop } from './scheduler-loop.js';
 import { ServiceController } from './service-controller.js';
 
@@ -14,10 +15,17 @@ export interface Controllers {
   stop(): Promise<void>;
 }
 
-/** startControllers starts the service controller, the scheduler loop and node lifecycle. */
-export function startControllers(inf: Informers, store: Store, log: Logger): Controllers {
+/** ControllerOptions tunes the controllers; every field has a default. */
+export interface ControllerOptions {
+  /** nodeLostGraceMs is how long a node stays not Ready before its tasks are marked lost. */
+  nodeLostGraceMs?: number;
+}
+
+/** startControllers starts the service controller, the scheduler loop, node lifecycle and task events. */
+export function startControllers(inf: Informers, store: Store, log: Logger, opts: ControllerOptions = {}): Controllers {
   const all = [
-    new NodeLifecycleController(inf, store, log.child('nodes')),
+    new NodeLifecycleController(inf, store, log.child('nodes'), opts.nodeLostGraceMs ?? DEFAULT_NODE_LOST_GRACE_MS),
+    new TaskEventWatcher(inf, store, log.child('events')),
     new ServiceController(inf, store, log.child('services')),
     new SchedulerLoop(inf, store, log.child('scheduler')),
   ];

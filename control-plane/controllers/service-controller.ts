@@ -1,7 +1,8 @@
 /**
  * The service controller converges each service's tasks: spec.replicas tasks desired running
- * with the current template; extra, failed or outdated tasks are set desiredState "stopped";
- * stopped tasks are deleted once they are terminal or their node cannot report any more.
+ * with the current template; extra or failed tasks are set desiredState "stopped", outdated
+ * ones are replaced by a rolling update (rollout.ts, rollout-plan.ts); stopped tasks are
+ * deleted once they are terminal or their node cannot report any more.
  * It also writes the service's status. Keys are "<ns>/<name>".
  */
 import { randomInt, randomUUID } from 'node:crypto';
@@ -12,7 +13,12 @@ import type { Service, Task } from '../objects/types.js';
 import { nodeKey, serviceKey, taskKey } from '../store/keys.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, TASKS_BY_SERVICE, type Informers } from '../store/informers.js';
 import type { Store, WriteOp } from '../store/store.js';
+import { recordEvent } from './events.js';
+import { globalRequest, hasRoomFor, parseConstraints, planGlobal } from './global.js';
+import { buildSnapshot } from './scheduler-loop.js';
+import { planDrain } from './node-drain.js';
 import { WorkQueue, type SyncResult } from './queue.js';
+import { Rollouts, type RolloutStep } from './rollout.js';
 
 const NAME_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** TASK_SUFFIX_LENGTH is the random part of a task name: <service>-xxxxx. */
@@ -59,9 +65,16 @@ export class ServiceController {
   // that can never start (a missing image) is retried with backoff instead of in a hot loop.
   private readonly failures = new Map<string, { count: number; notBefore: number }>();
   private readonly seenFailed = new Set<string>();
+  // Rollouts: revisions, availability memory and the rolling-update plan (rollout.ts).
+  private readonly rollouts: Rollouts;
+  // Rollouts: the revision number new tasks of each service (by uid) are created with.
+  private readonly revisionOf = new Map<string, number>();
+  // Rollouts: the earliest pending recheck per service, so each sync does not add one more timer.
+  private readonly recheckAt = new Map<string, number>();
 
   constructor(private readonly inf: Informers, private readonly store: Store, private readonly log: Logger) {
     this.queue = new WorkQueue('services', (k) => this.sync(k), log);
+    this.rollouts = new Rollouts(store, log);
   }
 
   /** start subscribes to the caches and queues every known service. */
@@ -72,10 +85,14 @@ export class ServiceController {
       this.inf.tasks.onChange((e) => {
         const t = e.object ?? e.previous!;
         q.add(`${t.metadata.namespace}/${t.spec.service}`);
+        // Global mode: a task leaving a node may free the room a global task was waiting for.
+        if (e.type === 'delete') this.queueGlobal();
       }),
       this.inf.nodes.onChange((e) => {
         const name = (e.object ?? e.previous!).metadata.name;
         for (const t of this.inf.tasks.byIndex(TASKS_BY_NODE, name)) q.add(`${t.metadata.namespace}/${t.spec.service}`);
+        // Global mode: a node joining, leaving, (un)cordoned or relabelled may gain or lose a task.
+        this.queueGlobal();
       }),
     );
     for (const key of this.inf.services.entries().map(([k]) => k.slice('services/'.length))) q.add(key);
@@ -91,35 +108,86 @@ export class ServiceController {
   /** sync converges one service's tasks and status; idempotent. */
   async sync(key: string): Promise<SyncResult> {
     const [ns, name] = key.split('/') as [string, string];
-    const svc = this.inf.services.get(serviceKey(ns, name));
+    let svc = this.inf.services.get(serviceKey(ns, name));
+    if (svc) {
+      // Rollouts: every template is a revision; a new one is recorded before any task uses it.
+      const rev = await this.rollouts.ensureRevision(svc);
+      if (!rev) return 'retry';
+      this.revisionOf.set(svc.metadata.uid, rev.revision);
+      if (rev.written) {
+        await this.inf.services.waitForRevision(rev.written);
+        svc = this.inf.services.get(serviceKey(ns, name));
+        if (!svc) return 'retry';
+      }
+    }
     const tasks = this.inf.tasks.byIndex(TASKS_BY_SERVICE, key);
+    let step: RolloutStep | undefined;
     const ops: WriteOp[] = [];
     const active: Task[] = [];
+    const rescheduled: Task[] = [];
     for (const t of tasks) {
       if (t.spec.desiredState === 'stopped') {
         const node = t.spec.nodeName ? this.inf.nodes.get(nodeKey(t.spec.nodeName)) : undefined;
         if (TERMINAL_PHASES.has(t.status.phase) || t.spec.nodeName === '' || !isNodeReady(node)) {
           ops.push({ type: 'delete', key: taskKey(ns, t.spec.service, t.metadata.name), expectedRevision: t.metadata.resourceVersion! });
+          this.rollouts.forget([t.metadata.uid]);
         }
-      } else if (svc && (t.status.phase === 'failed' || t.status.phase === 'lost') && this.holdFailed(key, t)) {
+      } else if (t.status.phase === 'lost') {
+        // Node lifecycle: a lost task is replaced at once, without the failure backoff (its node
+        // failed, not the task); the stop lets the returning node's agent drop it.
+        ops.push(stopOp(t));
+        rescheduled.push(t);
+      } else if (svc && t.status.phase === 'failed' && this.holdFailed(key, t)) {
         // Still inside the replacement backoff: the failed task keeps its slot so nothing new starts yet.
         active.push(t);
-      } else if (!svc || TERMINAL_PHASES.has(t.status.phase) || !isDeepStrictEqual(t.spec.template, svc.spec.template)) {
-        // Gone service, finished/failed task or outdated template: stop it; a fresh task replaces it below.
+      } else if (!svc || TERMINAL_PHASES.has(t.status.phase) || (svc.spec.mode === 'global' && !isDeepStrictEqual(t.spec.template, svc.spec.template))) {
+        // Gone service, finished/failed task or (global mode) outdated template: stop it; a fresh
+        // task replaces it below. Replicated services replace outdated tasks by rolling update.
         ops.push(stopOp(t));
       } else {
         active.push(t);
       }
     }
-    if (svc) {
+    if (svc && svc.spec.mode === 'global') {
+      // Global mode: one task per eligible node, bound to it at creation (see global.ts).
+      const room = new Map(buildSnapshot(this.inf).nodes.map((n) => [n.name, n]));
+      const req = globalRequest(svc);
+      const plan = planGlobal(this.inf.nodes.list(), active, parseConstraints(svc.spec.placement?.constraints), (n) => hasRoomFor(room.get(n), req));
+      for (const t of plan.stop) ops.push(stopOp(t));
+      const taken = (n: string): boolean => this.inf.tasks.byIndex(TASKS_BY_NAME, `${ns}/${n}`).length > 0 || ops.some((o) => o.key.endsWith(`/${n}`));
+      for (const node of plan.createOn) ops.push(this.createOp(svc, newTaskName(name, taken), node));
+    } else if (svc && active.some((t) => this.isDraining(t.spec.nodeName))) {
+      // Node lifecycle (drain): replacements start elsewhere before evacuating tasks stop (node-drain.ts).
       const want = svc.spec.replicas;
-      if (active.length > want) {
-        const victims = pickTasksToStop(active, active.length - want);
-        for (const v of victims) ops.push(stopOp(v));
-        active.splice(0, active.length, ...active.filter((t) => !victims.includes(t)));
+      const staying = active.filter((t) => !this.isDraining(t.spec.nodeName));
+      const victims = staying.length > want ? pickTasksToStop(staying, staying.length - want) : [];
+      for (const v of victims) ops.push(stopOp(v));
+      const live = active.filter((t) => !victims.includes(t));
+      const plan = planDrain({
+        replicas: want, maxSurge: svc.spec.update?.maxSurge, maxUnavailable: svc.spec.update?.maxUnavailable,
+        tasks: live.map((t) => ({ name: t.metadata.name, running: t.status.phase === 'running', evacuating: this.isDraining(t.spec.nodeName) })),
+      });
+      for (const t of live) {
+        if (!plan.stop.includes(t.metadata.name)) continue;
+        ops.push(stopOp(t));
+        rescheduled.push(t);
       }
       const taken = (n: string): boolean => this.inf.tasks.byIndex(TASKS_BY_NAME, `${ns}/${n}`).length > 0 || ops.some((o) => o.key.endsWith(`/${n}`));
-      for (let i = active.length; i < want; i++) ops.push(this.createOp(svc, newTaskName(name, taken)));
+      for (let i = 0; i < plan.create; i++) ops.push(this.createOp(svc, newTaskName(name, taken)));
+    } else if (svc) {
+      // Rollouts: scaling and rolling updates are one plan over the current spec (rollout-plan.ts).
+      step = this.rollouts.step(svc, this.revisionOf.get(svc.metadata.uid)!, active, Date.now());
+      if (step.failure) {
+        const written = await this.rollouts.fail(svc, step.status.updateRevision!, step.failure);
+        if (written === undefined) return 'retry';
+        if (written !== '') await this.inf.services.waitForRevision(written);
+        this.queue.add(key);
+        return undefined;
+      }
+      for (const t of active) if (step.plan.stop.includes(t.metadata.name)) ops.push(stopOp(t));
+      const taken = (n: string): boolean => this.inf.tasks.byIndex(TASKS_BY_NAME, `${ns}/${n}`).length > 0 || ops.some((o) => o.key.endsWith(`/${n}`));
+      for (let i = 0; i < step.plan.create; i++) ops.push(this.createOp(svc, newTaskName(name, taken)));
+      if (step.recheckMs !== undefined) this.scheduleRecheck(key, step.recheckMs);
     }
     let lastRevision: string | undefined;
     if (ops.length > 0) {
@@ -127,15 +195,32 @@ export class ServiceController {
       const failed = results.filter((r) => !r.ok).length;
       for (const r of results) if (r.ok) lastRevision = r.revision;
       this.log.info('service synced', { service: key, writes: ops.length, failed });
+      if (svc) {
+        for (const t of rescheduled) {
+          void recordEvent(this.store, { object: { kind: 'Task', name: t.metadata.name, namespace: ns }, type: 'Warning', reason: 'Rescheduled', message: `${t.status.phase === 'lost' ? `${t.status.reason ?? 'Lost'} on` : 'drained off'} ${t.spec.nodeName || 'no node'}: replaced by a new task of service ${name}`, source: 'services' }, this.log);
+        }
+      }
       if (lastRevision) await this.inf.tasks.waitForRevision(lastRevision);
       if (failed > 0) return 'retry';
     }
     if (!svc) {
       this.failures.delete(key);
       for (const t of tasks) this.seenFailed.delete(t.metadata.uid);
+      this.rollouts.forget(tasks.map((t) => t.metadata.uid));
+      this.recheckAt.delete(key);
     }
-    if (svc) return this.writeStatus(svc);
+    if (svc) return this.writeStatus(svc, step);
     return undefined;
+  }
+
+  // scheduleRecheck (rollouts) syncs key again after delayMs unless an earlier recheck is pending.
+  private scheduleRecheck(key: string, delayMs: number): void {
+    const now = Date.now();
+    const due = now + delayMs;
+    const pending = this.recheckAt.get(key);
+    if (pending !== undefined && pending > now && pending <= due) return;
+    this.recheckAt.set(key, due);
+    this.queue.addAfter(key, delayMs);
   }
 
   // holdFailed says whether failed task t must wait before being replaced; the first time it sees
@@ -158,37 +243,57 @@ export class ServiceController {
     return true;
   }
 
-  private createOp(svc: Service, name: string): WriteOp {
+  // queueGlobal queues every global-mode service (node lifecycle: they follow the nodes).
+  private queueGlobal(): void {
+    for (const [k, s] of this.inf.services.entries()) if (s.spec.mode === 'global') this.queue.add(k.slice('services/'.length));
+  }
+
+  // isDraining says whether node `name` is being drained (node lifecycle).
+  private isDraining(name: string): boolean {
+    return name !== '' && this.inf.nodes.get(nodeKey(name))?.spec?.drain === true;
+  }
+
+  private createOp(svc: Service, name: string, nodeName = ''): WriteOp {
     const ns = svc.metadata.namespace!;
     const task: Task = {
       kind: 'Task',
       metadata: { name, namespace: ns, uid: randomUUID(), generation: 1, labels: { ...svc.metadata.labels }, createdAt: new Date().toISOString() },
-      spec: { service: svc.metadata.name, nodeName: '', desiredState: 'running', template: structuredClone(svc.spec.template), revision: svc.metadata.generation },
-      status: { phase: 'pending', restarts: 0 },
+      spec: { service: svc.metadata.name, nodeName, desiredState: 'running', template: structuredClone(svc.spec.template), revision: this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation },
+      // A task created bound to a node (global mode) skips the scheduler.
+      status: { phase: nodeName === '' ? 'pending' : 'assigned', restarts: 0 },
     };
     return { type: 'create', key: taskKey(ns, svc.metadata.name, name), object: task };
   }
 
-  private async writeStatus(svc: Service): Promise<SyncResult> {
+  private async writeStatus(svc: Service, step?: RolloutStep): Promise<SyncResult> {
     const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
     const active = this.inf.tasks.byIndex(TASKS_BY_SERVICE, key).filter((t) => t.spec.desiredState === 'running');
     const running = active.filter((t) => t.status.phase === 'running').length;
-    const want = svc.spec.replicas;
+    // Global mode: as many as there are live tasks (one per eligible node); replicas is ignored.
+    const want = svc.spec.mode === 'global' ? active.length : svc.spec.replicas;
     const now = new Date().toISOString();
     const available = running >= want;
     if (available) this.failures.delete(key);
-    const { conditions, changed } = setCondition(svc.status?.conditions, {
+    const avail = setCondition(svc.status?.conditions, {
       type: 'Available',
       status: available ? 'True' : 'False',
       reason: available ? 'MinimumReplicasAvailable' : 'ReplicasUnavailable',
       message: `${running}/${want} replicas running`,
     }, now);
+    // Rollouts: the Progressing condition and the rollout counters come from this sync's step.
+    const prog = step ? setCondition(avail.conditions, step.progressing, now) : { conditions: avail.conditions, changed: false };
+    const conditions = prog.conditions;
+    const changed = avail.changed || prog.changed;
+    const rolloutFields = step ? { ...step.status } : {};
     const old = svc.status;
-    if (!changed && old && old.replicas === active.length && old.runningReplicas === running && old.observedGeneration === svc.metadata.generation) return undefined;
+    const rolloutSame = !step || (old?.updatedReplicas === step.status.updatedReplicas && old?.readyReplicas === step.status.readyReplicas && old?.currentRevision === step.status.currentRevision && old?.updateRevision === step.status.updateRevision);
+    if (!changed && rolloutSame && old && old.replicas === active.length && old.runningReplicas === running && old.observedGeneration === svc.metadata.generation) return undefined;
     const r = await this.store.mutate<Service>(serviceKey(svc.metadata.namespace!, svc.metadata.name), (cur) => {
       // Status only: keep whatever spec the user wrote meanwhile; observedGeneration says which spec we saw.
       if (cur.metadata.uid !== svc.metadata.uid) return undefined;
-      cur.status = { observedGeneration: svc.metadata.generation, replicas: active.length, runningReplicas: running, conditions };
+      // Rollouts: a step computed for another revision than the stored one is stale; keep the stored fields.
+      if (step && cur.status?.updateRevision !== step.status.updateRevision) return undefined;
+      cur.status = { ...cur.status, ...rolloutFields, observedGeneration: svc.metadata.generation, replicas: active.length, runningReplicas: running, conditions };
       return cur;
     }, svc);
     if (!r.ok) return r.reason === 'NotFound' ? undefined : 'retry';

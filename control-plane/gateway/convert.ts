@@ -1,8 +1,8 @@
 /** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
 import type {
-  ContainerTemplate as ProtoTemplate, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate as ProtoTemplate, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../../proto/gen/berth/v1/agent.js';
-import type { ContainerTemplate, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
+import type { ContainerTemplate, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
 
 const PHASES: ReadonlySet<string> = new Set<TaskPhase>(['pending', 'assigned', 'preparing', 'starting', 'running', 'succeeded', 'failed', 'lost', 'stopped']);
 
@@ -24,6 +24,25 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
       seccomp: t.security.seccomp ?? '',
     },
     pullPolicy: t.pullPolicy ?? '',
+    health: t.health && toProtoHealth(t.health),
+    restart: t.restart && {
+      policy: t.restart.policy, backoffSeconds: t.restart.backoffSeconds ?? 0, maxBackoffSeconds: t.restart.maxBackoffSeconds ?? 0,
+    },
+  };
+}
+
+/** toProtoHealth converts a stored health check; a check with no probe kind is sent without one. */
+export function toProtoHealth(h: HealthSpec): ProtoHealth {
+  const probe: ProtoHealth['probe'] = h.http ? { $case: 'http', value: { path: h.http.path, port: h.http.port } }
+    : h.tcp ? { $case: 'tcp', value: { port: h.tcp.port } }
+      : h.exec ? { $case: 'exec', value: { command: [...h.exec.command] } } : undefined;
+  return {
+    probe,
+    intervalSeconds: h.intervalSeconds ?? 0,
+    timeoutSeconds: h.timeoutSeconds ?? 0,
+    failureThreshold: h.failureThreshold ?? 0,
+    initialDelaySeconds: h.initialDelaySeconds ?? 0,
+    successThreshold: h.successThreshold ?? 0,
   };
 }
 
@@ -53,6 +72,9 @@ export function fromProtoStatus(s: ProtoTaskStatus): TaskStatus | undefined {
   if (s.startedAt) out.startedAt = s.startedAt;
   if (s.finishedAt) out.finishedAt = s.finishedAt;
   if (s.imageDigest) out.imageDigest = s.imageDigest;
+  // Only a running task can be ready; a stale flag on any other phase would mislead rollouts.
+  if (out.phase === 'running') out.ready = s.ready;
+  if (s.lastProbe) out.lastProbe = s.lastProbe;
   // Progress only means something while preparing; other phases drop it so it cannot go stale.
   if (out.phase === 'preparing' && s.pullBytesTotal > 0) {
     out.pullBytesDone = s.pullBytesDone;

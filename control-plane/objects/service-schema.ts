@@ -21,6 +21,8 @@ const health = {
     intervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     failureThreshold: { type: 'integer', minimum: 1, maximum: 100 },
+    initialDelaySeconds: seconds,
+    successThreshold: { type: 'integer', minimum: 1, maximum: 100 },
   },
 } as const;
 
@@ -58,8 +60,8 @@ const template = {
         },
       },
     },
-    health, // stored, not acted on yet (probes issue)
-    restart: { // stored, not acted on yet (restart policies issue)
+    health, // probed by the agent (agent/probes)
+    restart: { // applied by the agent (agent/reconciler-restart.ts)
       type: 'object',
       additionalProperties: false,
       required: ['policy'],
@@ -91,7 +93,7 @@ export const SERVICE_SPEC_SCHEMA = {
       properties: { constraints: strings, spread: str, strategy: { enum: ['spread', 'binpack'] } },
     },
     mode: { enum: ['replicated', 'global'] },
-    update: { // stored, not acted on yet (rollout issue)
+    update: { // rolling updates: controllers/rollout.ts
       type: 'object',
       additionalProperties: false,
       properties: {

@@ -50,9 +50,9 @@ export interface ContainerTemplate {
   user?: string;
   resources?: Partial<Resources>;
   ports?: PortSpec[];
-  /** health is admitted and stored; probes are acted on by the agent from a later issue. */
+  /** health is probed by the agent; a task is ready only while it passes. */
   health?: HealthSpec;
-  /** restart is admitted and stored; restart policies are acted on from a later issue. */
+  /** restart is applied by the agent when a container exits; absent means policy always. */
   restart?: RestartSpec;
   /** security edits the runtime's default privileges (capabilities, seccomp, rootfs, user namespace). */
   security?: SecuritySpec;
@@ -71,6 +71,9 @@ export interface HealthSpec {
   intervalSeconds?: number;
   timeoutSeconds?: number;
   failureThreshold?: number;
+  /** initialDelaySeconds waits before the first probe; successThreshold successes make it ready. */
+  initialDelaySeconds?: number;
+  successThreshold?: number;
 }
 
 /** RestartSpec says when the agent restarts a task's container and how fast. */
@@ -90,7 +93,7 @@ export interface SecuritySpec {
   seccomp?: 'default' | 'unconfined';
 }
 
-/** UpdateSpec is the rolling-update strategy; admitted and stored, acted on from the rollout issue. */
+/** UpdateSpec is the rolling-update strategy (defaults in controllers/rollout-plan.ts). */
 export interface UpdateSpec {
   maxSurge?: number;
   maxUnavailable?: number;
@@ -114,6 +117,37 @@ export interface ServiceStatus {
   replicas: number;
   runningReplicas: number;
   conditions: Condition[];
+  // Rollout fields (rollout controller, issue 5): optional so older stored objects still read.
+  /** updatedReplicas counts active tasks whose template is the service's current template. */
+  updatedReplicas?: number;
+  /** readyReplicas counts active tasks that are running and ready. */
+  readyReplicas?: number;
+  /** currentRevision is the last revision every replica reached (the rollback target). */
+  currentRevision?: number;
+  /** updateRevision is the revision of spec.template. */
+  updateRevision?: number;
+  /** lastProgressTime is when the rollout last made progress (progressDeadlineSeconds counts from it). */
+  lastProgressTime?: string;
+  /** haltedRevision is the updateRevision whose rollout failed (no autoRollback); frozen until the template changes. */
+  haltedRevision?: number;
+  /** rolledBackRevision is the revision an automatic rollback created; Progressing stays RolledBack while it is the updateRevision. */
+  rolledBackRevision?: number;
+}
+
+/** RevisionSpec is an immutable snapshot of a service's template. */
+export interface RevisionSpec {
+  service: string;
+  revision: number;
+  template: ContainerTemplate;
+  changeCause?: string;
+}
+
+/** Revision is stored at /berth/v1/services/<ns>/<name>/revisions/<n>, written by the rollout controller. */
+export interface Revision {
+  kind: 'Revision';
+  metadata: ObjectMeta;
+  spec: RevisionSpec;
+  status: Record<string, never>;
 }
 
 /** Service is stored at /berth/v1/services/<ns>/<name>. */
@@ -154,6 +188,10 @@ export interface TaskStatus {
   /** pullBytesDone / pullBytesTotal report image progress while the task is preparing. */
   pullBytesDone?: number;
   pullBytesTotal?: number;
+  /** ready is reported by the agent: running and its health check passes (no check: running). */
+  ready?: boolean;
+  /** lastProbe is the health check's last outcome as the agent saw it, for people. */
+  lastProbe?: string;
 }
 
 /** Task is stored at /berth/v1/tasks/<ns>/<service>/<name>. */
@@ -174,6 +212,8 @@ export interface NodeAddress {
 export interface NodeSpec {
   unschedulable: boolean;
   taints: { key: string; value?: string; effect: 'NoSchedule' }[];
+  /** drain (set with unschedulable by `berth drain`) asks controllers to move the node's tasks away. */
+  drain?: boolean;
 }
 
 /** NodeStatus is reported by the agent through the gateway. */
@@ -207,5 +247,26 @@ export interface Node {
   status: NodeStatus;
 }
 
+/** EventObjectRef names the object an event is about (nodes have no namespace). */
+export interface EventObjectRef {
+  kind: 'Service' | 'Task' | 'Node';
+  name: string;
+  namespace?: string;
+}
+
+/** Event is stored at /berth/v1/events/<ns>/<id> on a short etcd lease; written by controllers. */
+export interface Event {
+  kind: 'Event';
+  metadata: ObjectMeta;
+  involvedObject: EventObjectRef;
+  type: 'Normal' | 'Warning';
+  /** reason is one CamelCase word: Scheduled, Started, Died, OOMKilled, NodeNotReady, Rescheduled, RolledBack... */
+  reason: string;
+  message: string;
+  /** source is the component that saw it happen (node-lifecycle, services, tasks, rollouts...). */
+  source: string;
+  lastTimestamp: string;
+}
+
 /** BerthObject is any stored object. */
-export type BerthObject = Service | Task | Node;
+export type BerthObject = Service | Task | Node | Revision;

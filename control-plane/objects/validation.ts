@@ -88,6 +88,12 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
     if (!/^[^=\0]+$/.test(k)) return invalid(`${f}.env`, `invalid variable name "${k}"`);
     if (v.includes('\0')) return invalid(`${f}.env.${k}`, 'must not contain NUL');
   }
+  // Health checks (agent/probes): exactly one probe kind, so the agent never has to pick.
+  if (t.health) {
+    const kinds = (['http', 'tcp', 'exec'] as const).filter((k) => t.health?.[k] !== undefined);
+    if (kinds.length !== 1) return invalid(`${f}.health`, `must have exactly one of http, tcp or exec (got ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+    if (t.health.http && !t.health.http.path.startsWith('/')) return invalid(`${f}.health.http.path`, 'must start with /');
+  }
   const out: ContainerTemplate = structuredClone(t);
   if (t.resources) {
     const r = t.resources as Record<string, unknown>;
@@ -123,9 +129,6 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
 
 /** admitServiceSpec checks and normalises a schema-valid spec (field names are under "spec."). */
 export function admitServiceSpec(spec: ServiceSpec): Admit<ServiceSpec> {
-  if (spec.mode === 'global') {
-    return { ok: false, error: { code: 'BERTH_ERR_NOT_SUPPORTED', field: 'spec.mode', message: 'spec.mode: "global" is not supported yet; use "replicated"' } };
-  }
   const template = admitTemplate(spec.template, 'spec.template');
   if (!template.ok) return template;
   for (const [i, c] of (spec.placement?.constraints ?? []).entries()) {

@@ -25,10 +25,23 @@ export const FILTERS: readonly NodeFilter[] = [filterReady, filterUnschedulable,
 export const SCORERS: readonly NodeScorer[] = [scoreTopologySpread, scoreSpread, scoreAllocation];
 
 /** MAX_SCORED_NODES bounds scoring on big clusters: feasible nodes past this many are not scored. */
-export const MAX_SCORED_NODES = 256;
+export const MAX_SCORED_NODES = 100;
 
 function cloneNode(n: NodeInfo): NodeInfo {
   return { ...n, allocated: { ...n.allocated }, tasksByService: new Map(n.tasksByService), hostPorts: new Set(n.hostPorts) };
+}
+
+function byName(a: NodeInfo, b: NodeInfo): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+// sortedByName returns a new array of the nodes in name order, sorting only when they are not
+// already (the caller's snapshot usually is, and stays so between calls).
+function sortedByName(nodes: readonly NodeInfo[]): NodeInfo[] {
+  for (let i = 1; i < nodes.length; i++) {
+    if (byName(nodes[i - 1]!, nodes[i]!) > 0) return [...nodes].sort(byName);
+  }
+  return [...nodes];
 }
 
 function hash(s: string): number {
@@ -57,18 +70,29 @@ function spreadCountsFor(task: TaskRequest, nodes: NodeInfo[]): Map<string, numb
 
 /** schedule places each task on the best feasible node or explains why none fits. */
 export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Plan {
-  const nodes = snapshot.nodes.map(cloneNode).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Nodes are copied only when the batch places a task on them (copy on write): copying all of
+  // a 5,000-node snapshot per call cost more than the decisions themselves.
+  const nodes = sortedByName(snapshot.nodes);
+  const copied = new Set<NodeInfo>();
   const plan: Plan = { placements: [], unplaced: [] };
+  // Spread counts cost a pass over every node: compute them once per service and spread
+  // attribute in this call, then keep them current as the batch places tasks.
+  const spreadCache = new Map<string, Map<string, number>>();
   for (const task of tasks) {
-    const ctx: FilterContext = { task, spreadCounts: spreadCountsFor(task, nodes) };
+    const spreadKey = `${task.service}\0${task.spread ?? ''}`;
+    let spreadCounts = spreadCache.get(spreadKey);
+    if (!spreadCounts) spreadCache.set(spreadKey, (spreadCounts = spreadCountsFor(task, nodes)));
+    const ctx: FilterContext = { task, spreadCounts };
     const reasons: Partial<Record<Reason, number>> = {};
     let best: NodeInfo | undefined;
+    let bestIndex = -1;
     let bestScore = -Infinity;
     let scored = 0;
     // Start at a task-seeded offset so the scoring sample differs per task yet stays reproducible.
     const offset = nodes.length > MAX_SCORED_NODES ? hash(task.name) % nodes.length : 0;
     for (let i = 0; i < nodes.length && scored < MAX_SCORED_NODES; i++) {
-      const node = nodes[(offset + i) % nodes.length]!;
+      const index = (offset + i) % nodes.length;
+      const node = nodes[index]!;
       let rejected: Reason | undefined;
       for (const f of FILTERS) {
         rejected = f.check(node, ctx);
@@ -83,6 +107,7 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
       for (const s of SCORERS) score += s.weight * s.score(node, ctx);
       if (score > bestScore || (score === bestScore && best !== undefined && node.name < best.name)) {
         best = node;
+        bestIndex = index;
         bestScore = score;
       }
     }
@@ -90,10 +115,17 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
       plan.unplaced.push({ taskKey: task.key, reasons, message: explain(nodes.length, reasons) });
       continue;
     }
+    if (!copied.has(best)) {
+      best = cloneNode(best);
+      nodes[bestIndex] = best;
+      copied.add(best);
+    }
     best.allocated.cpu += task.resources.cpu;
     best.allocated.memory += task.resources.memory;
     best.allocated.pids += task.resources.pids;
     best.tasksByService.set(task.service, (best.tasksByService.get(task.service) ?? 0) + 1);
+    const spreadValue = task.spread === undefined ? undefined : attributeOf(task.spread, best);
+    if (spreadValue !== undefined) spreadCounts.set(spreadValue, (spreadCounts.get(spreadValue) ?? 0) + 1);
     for (const p of task.hostPorts) best.hostPorts.add(p);
     plan.placements.push({ taskKey: task.key, nodeName: best.name });
   }

@@ -7,8 +7,18 @@ import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
 import type { BerthObject } from '../objects/types.js';
 import { ROOT_PREFIX, prefixEnd } from './keys.js';
 
-/** WriteFailure is an expected reason a write did not happen. */
-export type WriteFailure = 'NotFound' | 'Conflict' | 'AlreadyExists';
+/** WriteFailure is an expected reason a write did not happen; Fenced: the store's guard no longer holds. */
+export type WriteFailure = 'NotFound' | 'Conflict' | 'AlreadyExists' | 'Fenced';
+
+/**
+ * Guard fences writes (leader election): a guarded store's txns also compare that key still has
+ * createRevision, so a deposed leader's writes fail instead of racing the new leader's.
+ */
+export interface Guard {
+  /** key is relative to ROOT_PREFIX, e.g. "election/leader". */
+  key: string;
+  createRevision: string;
+}
 
 /** WriteResult is the outcome of one CAS write: the stored object (with resourceVersion) or why not. */
 export type WriteResult<T> = { ok: true; object: T } | { ok: false; reason: WriteFailure };
@@ -52,7 +62,23 @@ function withVersion<T extends BerthObject>(obj: T, revision: string): T {
 
 /** Store wraps an etcd3 client with berth's key layout and CAS discipline. */
 export class Store {
-  constructor(readonly client: Etcd3) {}
+  constructor(readonly client: Etcd3, readonly guard?: Guard) {}
+
+  /** withGuard returns a store on the same client whose every CAS write is also fenced by guard. */
+  withGuard(guard: Guard): Store {
+    return new Store(this.client, guard);
+  }
+
+  private guardCompare(): ICompare[] {
+    return this.guard ? [{ key: abs(this.guard.key), target: 'Create', result: 'Equal', create_revision: this.guard.createRevision }] : [];
+  }
+
+  /** guardHolds tells whether the guard key still has the guard's create_revision (true when unguarded). */
+  async guardHolds(): Promise<boolean> {
+    if (!this.guard) return true;
+    const kv = (await this.client.kv.range({ key: abs(this.guard.key) })).kvs[0];
+    return kv !== undefined && String(kv.create_revision) === this.guard.createRevision;
+  }
 
   /** get reads one object (linearizable); undefined when absent. */
   async get<T extends BerthObject>(key: string): Promise<T | undefined> {
@@ -97,11 +123,12 @@ export class Store {
       ? [{ key: abs(key), target: 'Mod', result: 'Equal', mod_revision: expectedRevision }]
       : [{ key: abs(key), target: 'Create', result: 'Greater', create_revision: 0 }];
     const res = await this.client.kv.txn({
-      compare,
+      compare: [...compare, ...this.guardCompare()],
       success: [{ request_delete_range: { key: abs(key), prev_kv: true } }],
       failure: [{ request_range: { key: abs(key) } }],
     });
     if (!res.succeeded) {
+      if (!(await this.guardHolds())) return { ok: false, reason: 'Fenced' };
       const exists = (res.responses[0]?.response_range.kvs.length ?? 0) > 0;
       return { ok: false, reason: exists ? 'Conflict' : 'NotFound' };
     }
@@ -122,12 +149,19 @@ export class Store {
    */
   async commit(ops: WriteOp[]): Promise<BatchResult[]> {
     const results: BatchResult[] = [];
-    for (let i = 0; i < ops.length; i += MAX_OPS_PER_TXN) {
-      const chunk = ops.slice(i, i + MAX_OPS_PER_TXN);
+    // The guard takes one compare, so a guarded txn carries one op fewer.
+    const perTxn = this.guard ? MAX_OPS_PER_TXN - 1 : MAX_OPS_PER_TXN;
+    for (let i = 0; i < ops.length; i += perTxn) {
+      const chunk = ops.slice(i, i + perTxn);
       const batch = await this.txn(chunk);
       if (batch) {
         results.push(...batch);
         continue;
+      }
+      if (!(await this.guardHolds())) {
+        // Fenced: nothing more from this writer can apply; say so for every remaining op.
+        for (let j = i; j < ops.length; j++) results.push({ ok: false, reason: 'Fenced' });
+        return results;
       }
       if (chunk.length === 1) {
         results.push(await this.failureOf(chunk[0]!));
@@ -176,7 +210,7 @@ export class Store {
         success.push({ request_delete_range: { key: abs(op.key) } });
       }
     }
-    const res = await this.client.kv.txn({ compare, success, failure: [] });
+    const res = await this.client.kv.txn({ compare: [...compare, ...this.guardCompare()], success, failure: [] });
     if (!res.succeeded) return undefined;
     const revision = res.header.revision;
     return ops.map(() => ({ ok: true, revision }));

@@ -64,6 +64,8 @@ spec:
     image: oci-archive:${SEED_ARCHIVE}
     command: ["sleep", "100000"]
     resources: { cpu: 0.05, memory: 16Mi, pids: 16 }
+    # the last step checks how a killed container's exit is reported, so the agent must not restart it
+    restart: { policy: never }
 `;
 }
 

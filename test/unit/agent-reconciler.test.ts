@@ -55,7 +55,7 @@ const images: Images = {
 function task(n: number, over: Partial<TaskAssignment> = {}): TaskAssignment {
   return {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
-    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '' },
+    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '', health: undefined, restart: undefined },
     ...over,
   };
 }
@@ -118,10 +118,11 @@ test('desiredState stopped stops the container and reports stopped', async () =>
   assert.deepEqual(phases('web-1').at(-1), 'stopped');
 });
 
-test('a container exiting non-zero is reported failed with its exit code, and is not restarted', async () => {
+test('under restart policy never, a container exiting non-zero is reported failed with its exit code, and is not restarted', async () => {
   const { runtime, r, reports } = harness();
   await r.start();
-  r.setDesired([task(1), task(2)]);
+  const never = (n: number) => { const t = task(n); t.template!.restart = { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 }; return t; };
+  r.setDesired([never(1), never(2)]);
   await r.idle();
   runtime.exit('uid-1', 3);
   runtime.exit('uid-2', 0);
@@ -132,7 +133,7 @@ test('a container exiting non-zero is reported failed with its exit code, and is
   assert.equal(failed.reason, 'Error');
   assert.ok(failed.finishedAt);
   assert.equal(reports.find((s) => s.name === 'web-2' && s.phase === 'succeeded')!.reason, 'Completed');
-  r.setDesired([task(1), task(2)]);
+  r.setDesired([never(1), never(2)]);
   await r.idle();
   assert.equal(runtime.runs, 2);
 });

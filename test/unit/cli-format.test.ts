@@ -94,9 +94,9 @@ describe('cli format', () => {
   it('tasksTable prints <none> for unknown IPs and wide adds PID CONTAINER REASON MESSAGE', () => {
     const tasks = [task('web-a1', 'berth-h1', 'running', { ip: '10.89.0.2', pid: 4242, containerId: 'web-a1' }), task('web-b2', '', 'pending', { reason: 'Unschedulable', message: '0/3 nodes fit' })];
     const narrow = tasksTable(tasks, { wide: false, withNamespace: false, now: NOW }).trimEnd().split('\n');
-    assert.deepEqual(narrow[0]!.split(/\s+/), ['NAME', 'SERVICE', 'NODE', 'PHASE', 'IP', 'RESTARTS', 'AGE']);
-    assert.deepEqual(narrow[1]!.split(/\s+/), ['web-a1', 'web', 'berth-h1', 'running', '10.89.0.2', '0', '61m']);
-    assert.deepEqual(narrow[2]!.split(/\s+/), ['web-b2', 'web', '<none>', 'pending', '<none>', '0', '61m']);
+    assert.deepEqual(narrow[0]!.split(/\s+/), ['NAME', 'SERVICE', 'NODE', 'PHASE', 'READY', 'IP', 'RESTARTS', 'AGE']);
+    assert.deepEqual(narrow[1]!.split(/\s+/), ['web-a1', 'web', 'berth-h1', 'running', 'false', '10.89.0.2', '0', '61m']);
+    assert.deepEqual(narrow[2]!.split(/\s+/), ['web-b2', 'web', '<none>', 'pending', 'false', '<none>', '0', '61m']);
     const wide = tasksTable(tasks, { wide: true, withNamespace: false, now: NOW }).trimEnd().split('\n');
     assert.match(wide[0]!, /PID\s+CONTAINER\s+REASON\s+MESSAGE$/);
     assert.match(wide[1]!, /4242\s+web-a1\s+<none>\s+<none>$/);

@@ -13,6 +13,7 @@ const PHASES: [Parameters<typeof phaseCell>[0], string][] = [
   [{ phase: 'preparing', pullBytesDone: 12.5 * MIB, pullBytesTotal: 48 * MIB }, 'preparing 12.5/48.0MiB'],
   [{ phase: 'preparing', reason: 'ImagePullBackOff', pullBytesDone: 1, pullBytesTotal: 2 }, 'preparing (ImagePullBackOff)'],
   [{ phase: 'failed', pullBytesDone: 1, pullBytesTotal: 2 }, 'failed'],
+  [{ phase: 'running', reason: 'CrashLoopBackOff' }, 'running (CrashLoopBackOff)'],
 ];
 for (const [st, want] of PHASES) test(`phaseCell(${JSON.stringify(st)}) = ${want}`, () => assert.equal(phaseCell(st), want));
 
@@ -26,7 +27,7 @@ const task: Task = {
 test('get tasks shows pull progress in the PHASE column', () => {
   const t = structuredClone(task);
   delete t.status.reason;
-  assert.match(tasksTable([t], { wide: false, withNamespace: false, now: NOW }), /web-abc\s+web\s+host-1\s+preparing 1\.0\/4\.0MiB\s/);
+  assert.match(tasksTable([t], { wide: false, withNamespace: false, now: NOW }), /web-abc\s+web\s+host-1\s+preparing 1\.0\/4\.0MiB\s+false\s/);
 });
 
 test('describe task shows the template, reason, message, progress and the image digest run', () => {

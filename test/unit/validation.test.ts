@@ -40,7 +40,6 @@ const cases: Case[] = [
   { name: 'bad protocol', body: { ...good(), spec: { replicas: 1, template: { image: 'oci:/x', ports: [{ containerPort: 80, protocol: 'sctp' }] } } }, field: 'spec.template.ports[0].protocol', message: /must be one of "tcp", "udp"/ },
   { name: 'bad constraint', body: { ...good(), spec: { ...good().spec, placement: { constraints: ['zone = a'] } } }, field: 'spec.placement.constraints[0]', message: /cannot parse/ },
   { name: 'bad strategy', body: { ...good(), spec: { ...good().spec, placement: { strategy: 'random' } } }, field: 'spec.placement.strategy', message: /must be one of/ },
-  { name: 'global mode not yet', body: { ...good(), spec: { ...good().spec, mode: 'global' } }, field: 'spec.mode', message: /not supported yet/, code: 'BERTH_ERR_NOT_SUPPORTED' },
   { name: 'bad restart policy', body: { ...good(), spec: { replicas: 1, template: { image: 'oci:/x', restart: { policy: 'sometimes' } } } }, field: 'spec.template.restart.policy', message: /must be one of/ },
   { name: 'name not a DNS label', body: { ...good(), metadata: { name: 'Web_1' } }, url: '/v1/namespaces/default/services/Web_1', field: 'metadata.name', message: /DNS label/ },
   { name: 'service name too long', body: { ...good(), metadata: { name: 'a'.repeat(41) } }, url: `/v1/namespaces/default/services/${'a'.repeat(41)}`, field: 'metadata.name', message: /at most 40 characters/ },

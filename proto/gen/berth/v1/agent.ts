@@ -136,11 +136,59 @@ export interface ContainerTemplate {
     | undefined;
   /** always | if-not-present | never; "": if-not-present */
   pullPolicy: string;
+  /** absent: the task is ready once running */
+  health:
+    | HealthCheck
+    | undefined;
+  /** absent: policy "always", 1 s doubling to 60 s */
+  restart: RestartPolicy | undefined;
 }
 
 export interface ContainerTemplate_EnvEntry {
   key: string;
   value: string;
+}
+
+/** HealthCheck is the probe the agent runs against a running container (issue 5, restarts/probes). */
+export interface HealthCheck {
+  probe:
+    | { $case: "http"; value: HttpProbe }
+    | { $case: "tcp"; value: TcpProbe }
+    | { $case: "exec"; value: ExecProbe }
+    | undefined;
+  /** 0: 10 s */
+  intervalSeconds: number;
+  /** 0: 1 s */
+  timeoutSeconds: number;
+  /** 0: 3 consecutive failures make the container unhealthy */
+  failureThreshold: number;
+  /** 0: probe at once */
+  initialDelaySeconds: number;
+  /** 0: 1 success makes it ready */
+  successThreshold: number;
+}
+
+export interface HttpProbe {
+  path: string;
+  port: number;
+}
+
+export interface TcpProbe {
+  port: number;
+}
+
+export interface ExecProbe {
+  command: string[];
+}
+
+/** RestartPolicy says when the agent restarts an exited container of a task still desired running. */
+export interface RestartPolicy {
+  /** always | on-failure | never; "": always */
+  policy: string;
+  /** 0: 1 s */
+  backoffSeconds: number;
+  /** 0: 60 s */
+  maxBackoffSeconds: number;
 }
 
 /**
@@ -197,6 +245,10 @@ export interface TaskStatus {
   pullBytesDone: number;
   /** 0: unknown or not pulling */
   pullBytesTotal: number;
+  /** running and its health check passes (no check: running) */
+  ready: boolean;
+  /** the health check's last outcome, for people ("" without a check) */
+  lastProbe: string;
 }
 
 /**
@@ -1703,6 +1755,8 @@ function createBaseContainerTemplate(): ContainerTemplate {
     ports: [],
     security: undefined,
     pullPolicy: "",
+    health: undefined,
+    restart: undefined,
   };
 }
 
@@ -1734,6 +1788,12 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     }
     if (message.pullPolicy !== "") {
       writer.uint32(74).string(message.pullPolicy);
+    }
+    if (message.health !== undefined) {
+      HealthCheck.encode(message.health, writer.uint32(82).fork()).join();
+    }
+    if (message.restart !== undefined) {
+      RestartPolicy.encode(message.restart, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1826,6 +1886,22 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
             message.pullPolicy = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.health = HealthCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.restart = RestartPolicy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1870,6 +1946,8 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
         : isSet(object.pull_policy)
         ? globalThis.String(object.pull_policy)
         : "",
+      health: isSet(object.health) ? HealthCheck.fromJSON(object.health) : undefined,
+      restart: isSet(object.restart) ? RestartPolicy.fromJSON(object.restart) : undefined,
     };
   },
 
@@ -1908,6 +1986,12 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     if (message.pullPolicy !== "") {
       obj.pullPolicy = message.pullPolicy;
     }
+    if (message.health !== undefined) {
+      obj.health = HealthCheck.toJSON(message.health);
+    }
+    if (message.restart !== undefined) {
+      obj.restart = RestartPolicy.toJSON(message.restart);
+    }
     return obj;
   },
 
@@ -1937,6 +2021,12 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
       ? SecurityContext.fromPartial(object.security)
       : undefined;
     message.pullPolicy = object.pullPolicy ?? "";
+    message.health = (object.health !== undefined && object.health !== null)
+      ? HealthCheck.fromPartial(object.health)
+      : undefined;
+    message.restart = (object.restart !== undefined && object.restart !== null)
+      ? RestartPolicy.fromPartial(object.restart)
+      : undefined;
     return message;
   },
 };
@@ -2022,6 +2112,565 @@ export const ContainerTemplate_EnvEntry: MessageFns<ContainerTemplate_EnvEntry> 
     const message = createBaseContainerTemplate_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseHealthCheck(): HealthCheck {
+  return {
+    probe: undefined,
+    intervalSeconds: 0,
+    timeoutSeconds: 0,
+    failureThreshold: 0,
+    initialDelaySeconds: 0,
+    successThreshold: 0,
+  };
+}
+
+export const HealthCheck: MessageFns<HealthCheck> = {
+  encode(message: HealthCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.probe?.$case) {
+      case "http":
+        HttpProbe.encode(message.probe.value, writer.uint32(10).fork()).join();
+        break;
+      case "tcp":
+        TcpProbe.encode(message.probe.value, writer.uint32(18).fork()).join();
+        break;
+      case "exec":
+        ExecProbe.encode(message.probe.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    if (message.intervalSeconds !== 0) {
+      writer.uint32(32).int32(message.intervalSeconds);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(40).int32(message.timeoutSeconds);
+    }
+    if (message.failureThreshold !== 0) {
+      writer.uint32(48).int32(message.failureThreshold);
+    }
+    if (message.initialDelaySeconds !== 0) {
+      writer.uint32(56).int32(message.initialDelaySeconds);
+    }
+    if (message.successThreshold !== 0) {
+      writer.uint32(64).int32(message.successThreshold);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.probe = { $case: "http", value: HttpProbe.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.probe = { $case: "tcp", value: TcpProbe.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.probe = { $case: "exec", value: ExecProbe.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.intervalSeconds = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.failureThreshold = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.initialDelaySeconds = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.successThreshold = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthCheck {
+    return {
+      probe: isSet(object.http)
+        ? { $case: "http", value: HttpProbe.fromJSON(object.http) }
+        : isSet(object.tcp)
+        ? { $case: "tcp", value: TcpProbe.fromJSON(object.tcp) }
+        : isSet(object.exec)
+        ? { $case: "exec", value: ExecProbe.fromJSON(object.exec) }
+        : undefined,
+      intervalSeconds: isSet(object.intervalSeconds)
+        ? globalThis.Number(object.intervalSeconds)
+        : isSet(object.interval_seconds)
+        ? globalThis.Number(object.interval_seconds)
+        : 0,
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
+      failureThreshold: isSet(object.failureThreshold)
+        ? globalThis.Number(object.failureThreshold)
+        : isSet(object.failure_threshold)
+        ? globalThis.Number(object.failure_threshold)
+        : 0,
+      initialDelaySeconds: isSet(object.initialDelaySeconds)
+        ? globalThis.Number(object.initialDelaySeconds)
+        : isSet(object.initial_delay_seconds)
+        ? globalThis.Number(object.initial_delay_seconds)
+        : 0,
+      successThreshold: isSet(object.successThreshold)
+        ? globalThis.Number(object.successThreshold)
+        : isSet(object.success_threshold)
+        ? globalThis.Number(object.success_threshold)
+        : 0,
+    };
+  },
+
+  toJSON(message: HealthCheck): unknown {
+    const obj: any = {};
+    if (message.probe?.$case === "http") {
+      obj.http = HttpProbe.toJSON(message.probe.value);
+    } else if (message.probe?.$case === "tcp") {
+      obj.tcp = TcpProbe.toJSON(message.probe.value);
+    } else if (message.probe?.$case === "exec") {
+      obj.exec = ExecProbe.toJSON(message.probe.value);
+    }
+    if (message.intervalSeconds !== 0) {
+      obj.intervalSeconds = Math.round(message.intervalSeconds);
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
+    if (message.failureThreshold !== 0) {
+      obj.failureThreshold = Math.round(message.failureThreshold);
+    }
+    if (message.initialDelaySeconds !== 0) {
+      obj.initialDelaySeconds = Math.round(message.initialDelaySeconds);
+    }
+    if (message.successThreshold !== 0) {
+      obj.successThreshold = Math.round(message.successThreshold);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthCheck>, I>>(base?: I): HealthCheck {
+    return HealthCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheck>, I>>(object: I): HealthCheck {
+    const message = createBaseHealthCheck();
+    switch (object.probe?.$case) {
+      case "http": {
+        if (object.probe?.value !== undefined && object.probe?.value !== null) {
+          message.probe = { $case: "http", value: HttpProbe.fromPartial(object.probe.value) };
+        }
+        break;
+      }
+      case "tcp": {
+        if (object.probe?.value !== undefined && object.probe?.value !== null) {
+          message.probe = { $case: "tcp", value: TcpProbe.fromPartial(object.probe.value) };
+        }
+        break;
+      }
+      case "exec": {
+        if (object.probe?.value !== undefined && object.probe?.value !== null) {
+          message.probe = { $case: "exec", value: ExecProbe.fromPartial(object.probe.value) };
+        }
+        break;
+      }
+    }
+    message.intervalSeconds = object.intervalSeconds ?? 0;
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    message.failureThreshold = object.failureThreshold ?? 0;
+    message.initialDelaySeconds = object.initialDelaySeconds ?? 0;
+    message.successThreshold = object.successThreshold ?? 0;
+    return message;
+  },
+};
+
+function createBaseHttpProbe(): HttpProbe {
+  return { path: "", port: 0 };
+}
+
+export const HttpProbe: MessageFns<HttpProbe> = {
+  encode(message: HttpProbe, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).int32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpProbe {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpProbe();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpProbe {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+    };
+  },
+
+  toJSON(message: HttpProbe): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpProbe>, I>>(base?: I): HttpProbe {
+    return HttpProbe.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpProbe>, I>>(object: I): HttpProbe {
+    const message = createBaseHttpProbe();
+    message.path = object.path ?? "";
+    message.port = object.port ?? 0;
+    return message;
+  },
+};
+
+function createBaseTcpProbe(): TcpProbe {
+  return { port: 0 };
+}
+
+export const TcpProbe: MessageFns<TcpProbe> = {
+  encode(message: TcpProbe, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.port !== 0) {
+      writer.uint32(8).int32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TcpProbe {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTcpProbe();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.port = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TcpProbe {
+    return { port: isSet(object.port) ? globalThis.Number(object.port) : 0 };
+  },
+
+  toJSON(message: TcpProbe): unknown {
+    const obj: any = {};
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TcpProbe>, I>>(base?: I): TcpProbe {
+    return TcpProbe.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TcpProbe>, I>>(object: I): TcpProbe {
+    const message = createBaseTcpProbe();
+    message.port = object.port ?? 0;
+    return message;
+  },
+};
+
+function createBaseExecProbe(): ExecProbe {
+  return { command: [] };
+}
+
+export const ExecProbe: MessageFns<ExecProbe> = {
+  encode(message: ExecProbe, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.command) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecProbe {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecProbe();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecProbe {
+    return {
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ExecProbe): unknown {
+    const obj: any = {};
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecProbe>, I>>(base?: I): ExecProbe {
+    return ExecProbe.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecProbe>, I>>(object: I): ExecProbe {
+    const message = createBaseExecProbe();
+    message.command = object.command?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRestartPolicy(): RestartPolicy {
+  return { policy: "", backoffSeconds: 0, maxBackoffSeconds: 0 };
+}
+
+export const RestartPolicy: MessageFns<RestartPolicy> = {
+  encode(message: RestartPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== "") {
+      writer.uint32(10).string(message.policy);
+    }
+    if (message.backoffSeconds !== 0) {
+      writer.uint32(16).int32(message.backoffSeconds);
+    }
+    if (message.maxBackoffSeconds !== 0) {
+      writer.uint32(24).int32(message.maxBackoffSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policy = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.backoffSeconds = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxBackoffSeconds = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestartPolicy {
+    return {
+      policy: isSet(object.policy) ? globalThis.String(object.policy) : "",
+      backoffSeconds: isSet(object.backoffSeconds)
+        ? globalThis.Number(object.backoffSeconds)
+        : isSet(object.backoff_seconds)
+        ? globalThis.Number(object.backoff_seconds)
+        : 0,
+      maxBackoffSeconds: isSet(object.maxBackoffSeconds)
+        ? globalThis.Number(object.maxBackoffSeconds)
+        : isSet(object.max_backoff_seconds)
+        ? globalThis.Number(object.max_backoff_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: RestartPolicy): unknown {
+    const obj: any = {};
+    if (message.policy !== "") {
+      obj.policy = message.policy;
+    }
+    if (message.backoffSeconds !== 0) {
+      obj.backoffSeconds = Math.round(message.backoffSeconds);
+    }
+    if (message.maxBackoffSeconds !== 0) {
+      obj.maxBackoffSeconds = Math.round(message.maxBackoffSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestartPolicy>, I>>(base?: I): RestartPolicy {
+    return RestartPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestartPolicy>, I>>(object: I): RestartPolicy {
+    const message = createBaseRestartPolicy();
+    message.policy = object.policy ?? "";
+    message.backoffSeconds = object.backoffSeconds ?? 0;
+    message.maxBackoffSeconds = object.maxBackoffSeconds ?? 0;
     return message;
   },
 };
@@ -2434,6 +3083,8 @@ function createBaseTaskStatus(): TaskStatus {
     imageDigest: "",
     pullBytesDone: 0,
     pullBytesTotal: 0,
+    ready: false,
+    lastProbe: "",
   };
 }
 
@@ -2489,6 +3140,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.pullBytesTotal !== 0) {
       writer.uint32(136).int64(message.pullBytesTotal);
+    }
+    if (message.ready !== false) {
+      writer.uint32(144).bool(message.ready);
+    }
+    if (message.lastProbe !== "") {
+      writer.uint32(154).string(message.lastProbe);
     }
     return writer;
   },
@@ -2642,6 +3299,22 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.pullBytesTotal = longToNumber(reader.int64());
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.ready = reader.bool();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.lastProbe = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2705,6 +3378,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : isSet(object.pull_bytes_total)
         ? globalThis.Number(object.pull_bytes_total)
         : 0,
+      ready: isSet(object.ready) ? globalThis.Boolean(object.ready) : false,
+      lastProbe: isSet(object.lastProbe)
+        ? globalThis.String(object.lastProbe)
+        : isSet(object.last_probe)
+        ? globalThis.String(object.last_probe)
+        : "",
     };
   },
 
@@ -2761,6 +3440,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.pullBytesTotal !== 0) {
       obj.pullBytesTotal = Math.round(message.pullBytesTotal);
     }
+    if (message.ready !== false) {
+      obj.ready = message.ready;
+    }
+    if (message.lastProbe !== "") {
+      obj.lastProbe = message.lastProbe;
+    }
     return obj;
   },
 
@@ -2786,6 +3471,8 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.imageDigest = object.imageDigest ?? "";
     message.pullBytesDone = object.pullBytesDone ?? 0;
     message.pullBytesTotal = object.pullBytesTotal ?? 0;
+    message.ready = object.ready ?? false;
+    message.lastProbe = object.lastProbe ?? "";
     return message;
   },
 };
