@@ -229,6 +229,9 @@ export class Session {
     const key = taskKey(task.metadata.namespace!, task.spec.service, task.metadata.name);
     const r = await this.deps.store.mutate<Task>(key, (cur) => {
       if (cur.metadata.uid !== task.metadata.uid) return undefined;
+      // Lost is final: the task was given up and replaced; an agent that comes back late and
+      // still runs it must not revive it (its desired set already tells it to stop).
+      if (cur.status.phase === 'lost') return undefined;
       const status = next(cur.status);
       if (isDeepStrictEqual(status, cur.status)) return undefined;
       return { ...cur, status };

@@ -1,6 +1,7 @@
 /**
  * Placement constraints as users write them: `node.name == n1`, `node.labels.zone != a`,
- * `node.labels.zone in (a, b)`, `node.labels.disk not in (hdd)`. Parsed once on admission
+ * `node.labels.zone in (a, b)`, `node.labels.disk not in (hdd)`, `node.labels.gpu exists`,
+ * `node.labels.gpu not exists`. Parsed once on admission
  * and again (cheaply) by the scheduler.
  */
 
@@ -8,7 +9,7 @@
 export interface Constraint {
   /** attribute is "node.name" or "node.labels.<key>". */
   attribute: string;
-  op: '==' | '!=' | 'in' | 'notin';
+  op: '==' | '!=' | 'in' | 'notin' | 'exists' | 'notexists';
   values: string[];
 }
 
@@ -17,8 +18,14 @@ const VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** parseConstraint parses one rule or says why it cannot. */
 export function parseConstraint(s: string): { ok: true; constraint: Constraint } | { ok: false; message: string } {
+  const ex = /^\s*(\S+)\s+(not\s+)?exists\s*$/.exec(s);
+  if (ex) {
+    const attribute = ex[1]!;
+    if (!ATTRIBUTE.test(attribute)) return { ok: false, message: `unknown attribute "${attribute}" (use node.name or node.labels.KEY)` };
+    return { ok: true, constraint: { attribute, op: ex[2] ? 'notexists' : 'exists', values: [] } };
+  }
   const m = /^\s*(\S+)\s*(==|!=|\s+not\s+in\s+|\s+in\s+)\s*(.+?)\s*$/.exec(s);
-  if (!m) return { ok: false, message: `cannot parse "${s}" (expected ATTRIBUTE ==|!=|in|not in VALUE)` };
+  if (!m) return { ok: false, message: `cannot parse "${s}" (expected ATTRIBUTE ==|!=|in|not in VALUE, or ATTRIBUTE [not] exists)` };
   const attribute = m[1]!;
   if (!ATTRIBUTE.test(attribute)) return { ok: false, message: `unknown attribute "${attribute}" (use node.name or node.labels.KEY)` };
   const rawOp = m[2]!.trim().replace(/\s+/, ' ');
@@ -50,6 +57,8 @@ export function matches(c: Constraint, node: { name: string; labels: Record<stri
     case '!=': return v !== c.values[0];
     case 'in': return v !== undefined && c.values.includes(v);
     case 'notin': return v === undefined || !c.values.includes(v);
+    case 'exists': return v !== undefined;
+    case 'notexists': return v === undefined;
   }
 }
 

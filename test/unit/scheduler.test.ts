@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConstraint, type Constraint } from '../../control-plane/objects/constraints.js';
+import { matches, parseConstraint, type Constraint } from '../../control-plane/objects/constraints.js';
 import { filterConstraints } from '../../control-plane/scheduler/filter-constraints.js';
 import { filterPorts } from '../../control-plane/scheduler/filter-ports.js';
 import { filterReady } from '../../control-plane/scheduler/filter-ready.js';
@@ -127,4 +127,26 @@ test('binpack fills the most allocated node first', () => {
 
 test('explain says when no nodes exist', () => {
   assert.equal(explain(0, {}), '0/0 nodes fit: no nodes are registered');
+});
+
+test('constraints: every operator, including exists and not exists, against labelled and unlabelled nodes', () => {
+  const gpu = { name: 'n1', labels: { gpu: 'a100', zone: 'a' } };
+  const plain = { name: 'n2', labels: { zone: 'b' } };
+  const cases: [string, boolean, boolean][] = [
+    ['node.name == n1', true, false],
+    ['node.name != n1', false, true],
+    ['node.labels.zone in (a, c)', true, false],
+    ['node.labels.zone not in (a)', false, true],
+    ['node.labels.gpu exists', true, false],
+    ['node.labels.gpu not exists', false, true],
+    ['node.labels.gpu != a100', false, true],
+  ];
+  for (const [rule, onGpu, onPlain] of cases) {
+    const c = constraint(rule);
+    assert.equal(matches(c, gpu), onGpu, `${rule} on a labelled node`);
+    assert.equal(matches(c, plain), onPlain, `${rule} on an unlabelled node`);
+  }
+  for (const bad of ['node.labels.gpu exist', 'node.foo exists', 'node.labels.gpu exists now']) {
+    assert.equal(parseConstraint(bad).ok, false, `${bad} is refused`);
+  }
 });
