@@ -17,6 +17,7 @@ import { schedule } from '../../control-plane/scheduler/schedule.js';
 import type { NodeInfo, TaskRequest } from '../../control-plane/scheduler/types.js';
 import { MAX_OPS_PER_TXN, Store, type WriteOp } from '../../control-plane/store/store.js';
 import { fmt, nowMs, parseFlags, positiveInt, round, summarize, table, type Bench } from './report.js';
+import { mulberry32 } from '../support/prng.js';
 
 const ZONES = 10;
 const RACKS_PER_ZONE = 10;
@@ -26,16 +27,6 @@ const ETCD_CLIENT_PORT = 24479;
 const ETCD_PEER_PORT = 24480;
 const CONSTRAINT_CHOICES = ['', 'node.labels.zone in (z0, z1, z2, z3, z4)', 'node.labels.rack != r3', 'node.labels.disk == ssd'];
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function nodesOf(count: number): NodeInfo[] {
   const rnd = mulberry32(42);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRollout, strategyOf, type PlanTask, type Strategy } from '../../control-plane/controllers/rollout-plan.js';
+import { mulberry32 as rng } from '../support/prng.js';
 
 const strat = (maxSurge: number, maxUnavailable: number): Strategy => strategyOf({ maxSurge, maxUnavailable });
 
@@ -53,17 +54,6 @@ describe('planRollout (table)', () => {
   });
 });
 
-// mulberry32: a small seeded PRNG so a failing seed can be replayed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type SimTask = PlanTask;
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { matches, parseConstraint, type Constraint } from '../../control-plane/objects/constraints.js';
 import { schedule } from '../../control-plane/scheduler/schedule.js';
 import type { NodeInfo, Plan, Snapshot, TaskRequest } from '../../control-plane/scheduler/types.js';
+import { mulberry32 } from '../support/prng.js';
 
 /** CASES is how many random clusters each property is checked on. */
 const CASES = 150;
@@ -15,17 +16,6 @@ const ZONES = ['a', 'b', 'c', 'd'];
 const CONSTRAINTS = ['node.labels.zone == a', 'node.labels.zone != b', 'node.labels.zone in (a, c)', 'node.labels.zone not in (d)',
   'node.labels.gpu == yes', 'node.name != n-3', 'node.labels.rack in (r1, r2)'];
 
-/** mulberry32 is a tiny seeded PRNG, so a failing case is reproduced by its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function parse(s: string): Constraint {
   const p = parseConstraint(s);
