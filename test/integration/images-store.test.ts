@@ -2,33 +2,22 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ImageStore } from '../../agent/images/index.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
-import type { ContainerState } from '../../agent/runtime/runtime.js';
 import { LABEL_IMAGE_DIGEST } from '../../agent/reconciler-spec.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
 import { tarOf, writeLayout } from '../support/oci-layout.js';
+import { waitExited } from '../support/runtime.js';
+import { removeCgroupParent } from '../support/cgroups.js';
 
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'devices', 'cpuset'];
-const WAIT_LIMIT_MS = 15_000;
 const KILL_WAIT_MS = 60_000;
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/skopeo');
-
-async function waitExited(rt: NativeRuntime, id: string): Promise<ContainerState> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
-  for (;;) {
-    const st = await rt.state(id);
-    if (st?.status === 'exited') return st;
-    if (Date.now() > deadline) assert.fail(`container ${id} still ${st?.status} after ${WAIT_LIMIT_MS} ms`);
-    await sleep(20);
-  }
-}
 
 describe('image store with real containers', { skip: !canRun && 'needs root and skopeo' }, () => {
   const cgroupParent = `berth-imgtest-${process.pid}`;
@@ -56,7 +45,7 @@ describe('image store with real containers', { skip: !canRun && 'needs root and 
       await rt.stop(id, 0).catch(() => undefined);
       await rt.remove(id).catch(() => undefined);
     }
-    for (const c of V1_CONTROLLERS) await rmdir(`/sys/fs/cgroup/${c}/${cgroupParent}`).catch(() => undefined);
+    await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });
 

@@ -4,17 +4,15 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeF
 import { existsSync } from 'node:fs';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
-import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
+import type { ContainerSpec } from '../../agent/runtime/runtime.js';
 import { removeCgroupParent } from '../support/cgroups.js';
+import { waitExited } from '../support/runtime.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'echo', 'id', 'ps', 'mount', 'unshare', 'readlink', 'touch', 'wc', 'grep', 'ln', 'ls', 'mkdir'];
-const WAIT_POLL_MS = 10;
-const WAIT_LIMIT_MS = 15_000;
 /** DOCKER_DEFAULT_CAPS is the mask of Docker's 14 default capabilities. */
 const DOCKER_DEFAULT_CAPS = 0xa80425fbn;
 const CAP_CHOWN = 0n;
@@ -65,16 +63,6 @@ int main() {
 const DENIED = ['init_module', 'finit_module', 'delete_module', 'kexec_load', 'bpf', 'perf_event_open', 'keyctl', 'add_key', 'mount',
   'umount2', 'pivot_root', 'unshare_user', 'unshare_net', 'clone_user', 'setns', 'reboot', 'swapon', 'acct', 'settimeofday',
   'clock_settime', 'syslog', 'userfaultfd', 'open_by_handle_at', 'iopl', 'personality_bad'];
-
-async function waitExited(rt: NativeRuntime, id: string): Promise<ContainerState> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
-  for (;;) {
-    const st = await rt.state(id);
-    if (st?.status === 'exited') return st;
-    if (Date.now() > deadline) assert.fail(`container ${id} still ${st?.status} after ${WAIT_LIMIT_MS} ms`);
-    await sleep(WAIT_POLL_MS);
-  }
-}
 
 function statusField(status: string, field: string): string {
   const line = status.split('\n').find((l) => l.startsWith(`${field}:`));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, rmdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,26 +8,18 @@ import { after, before, describe, it } from 'node:test';
 
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
+import { waitExited } from '../support/runtime.js';
+import { removeCgroupParent } from '../support/cgroups.js';
+import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'true', 'echo', 'id'];
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'devices', 'cpuset'];
 const WAIT_POLL_MS = 10;
 const WAIT_LIMIT_MS = 15_000;
 const canRun = process.getuid?.() === 0 && existsSync(BUSYBOX);
 
 function mountPoints(text: string): string[] {
   return text.split('\n').filter(Boolean).map((line) => line.split(' ')[4]!).sort();
-}
-
-async function waitExited(rt: NativeRuntime, id: string): Promise<ContainerState> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
-  for (;;) {
-    const st = await rt.state(id);
-    if (st?.status === 'exited') return st;
-    if (Date.now() > deadline) assert.fail(`container ${id} still ${st?.status} after ${WAIT_LIMIT_MS} ms`);
-    await sleep(WAIT_POLL_MS);
-  }
 }
 
 describe('native runtime with real containers', { skip: !canRun && 'needs root and busybox-static' }, () => {
@@ -71,7 +63,7 @@ describe('native runtime with real containers', { skip: !canRun && 'needs root a
       await rt.stop(id, 0).catch(() => undefined);
       await rt.remove(id).catch(() => undefined);
     }
-    for (const c of V1_CONTROLLERS) await rmdir(`/sys/fs/cgroup/${c}/${cgroupParent}`).catch(() => undefined);
+    await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });
 
