@@ -19,6 +19,7 @@ import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
 import { createExecHandler } from './exec.js';
 import { ConfigError, loadAgentConfig } from './config.js';
+import { BridgeNetwork } from './network/index.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
 export const DEFAULT_GATEWAY = '127.0.0.1:7481';
@@ -37,6 +38,7 @@ interface Flags {
   metricsListen: string;
   advertiseAddress?: string;
   config?: string;
+  network: 'bridge' | 'none';
   logLevel: LogLevel;
 }
 
@@ -61,6 +63,10 @@ function parseFlags(argv: string[]): Flags {
     .option('--cgroup-parent <path>', 'cgroup parent for containers', 'berth')
     .option('--metrics-listen <addr:port>', 'metrics listen address', '0.0.0.0:9480')
     .option('--config <file>', 'agent config file, JSON or YAML (registries: credentials, insecure hosts, CA files)')
+    .option('--network <mode>', 'container networking: bridge (berth0, an address per container) or none (loopback only)', option((s) => {
+      if (s !== 'bridge' && s !== 'none') throw new Error(`unknown network mode ${s}`);
+      return s;
+    }), 'bridge')
     .option('--advertise-address <ip>', 'address registered for this node (default: first non-loopback IPv4)')
     .option('--log-level <level>', 'debug|info|warn|error', option((s) => {
       if (!isLogLevel(s)) throw new Error(`unknown log level ${s}`);
@@ -109,7 +115,8 @@ async function main(): Promise<void> {
   const server = await startMetricsServer(metrics, listen.host, listen.port, log);
   const metricsPort = (server.address() as { port: number }).port;
 
-  const reconciler = new Reconciler({ runtime, images, log, report: (s) => session?.report(s) });
+  const network = flags.network === 'bridge' ? new BridgeNetwork(flags.stateDir, log.child('network')) : undefined;
+  const reconciler = new Reconciler({ runtime, images, log, ...(network ? { network } : {}), report: (s) => session?.report(s) });
   await reconciler.start();
   collectImages(); // after re-adoption, so images of running containers count as in use
   session = new AgentSession({
@@ -118,6 +125,8 @@ async function main(): Promise<void> {
     tasks: reconciler,
     exec: createExecHandler(runtime, log.child('exec')),
     onConnectedChange: (up) => metrics.sessionConnected.set(up ? 1 : 0),
+    onPeers: (peers) => void network?.setPeers(peers),
+    onSubnet: (subnet, clusterCidr) => void network?.setSubnet(subnet, clusterCidr).catch((err: unknown) => log.error('bridge set-up failed', { subnet, error: messageOf(err) })),
     register: async () => ({
       nodeName: flags.name,
       labels: flags.labels,

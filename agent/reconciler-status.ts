@@ -25,6 +25,8 @@ export interface TaskStatusView {
   ready?: boolean;
   /** lastProbe is the health check's last outcome, for people. */
   lastProbe?: string;
+  /** ip is the container's address on the node's bridge, while running. */
+  ip?: string;
 }
 
 /** TERMINAL_PHASES are phases a task does not leave on its own: a restart policy restarts a container while the task stays running. */

@@ -6,6 +6,7 @@
  */
 import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
 import type { ContainerState, Runtime } from './runtime/runtime.js';
+import type { ContainerNetwork } from './network/index.js';
 import type { Images, PullPolicy } from './images/index.js';
 import { AgentError, messageOf, reasonOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
@@ -53,6 +54,8 @@ export interface ReconcilerOptions {
   pullBackoffMaxMs?: number;
   /** unhealthyStopGraceMs is the SIGTERM grace of a container killed for failing its health check. */
   unhealthyStopGraceMs?: number;
+  /** network gives running containers an address (issue 6); absent: containers have loopback only. */
+  network?: ContainerNetwork;
   /** probe replaces the real health probes (tests). */
   probe?: (check: HealthCheck, target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
 }
@@ -107,7 +110,10 @@ export class Reconciler {
    * stopped until the first desired set arrives: before that, the agent cannot know what is unwanted.
    */
   async start(): Promise<void> {
-    for (const state of await this.opts.runtime.list()) {
+    const states = await this.opts.runtime.list();
+    // Addresses of containers that died while the agent was away go back to the pool first.
+    await this.opts.network?.recover(states.filter((s) => s.status === 'running' && s.labels[LABEL_UID] !== undefined).map((s) => s.id));
+    for (const state of states) {
       const uid = state.labels[LABEL_UID];
       if (uid === undefined) continue; // not ours
       const rec = this.record(state.id);
@@ -353,7 +359,10 @@ export class Reconciler {
       rec.health.watch(rec.id, rec.desired?.template?.health, state);
       // A restarted container keeps the last run's exit code in status (Kubernetes' lastState).
       const last = rec.lastExitCode !== undefined ? { exitCode: rec.lastExitCode } : {};
-      if (rec.status?.phase !== 'running' || rec.status.pid !== state.pid || rec.status.reason !== undefined) this.setStatus(rec, who, { phase: 'running', ...base, ...last });
+      const ip = this.opts.network?.addressOf(state.id);
+      if (rec.status?.phase !== 'running' || rec.status.pid !== state.pid || rec.status.reason !== undefined || rec.status.ip !== ip) {
+        this.setStatus(rec, who, { phase: 'running', ...base, ...last, ...(ip ? { ip } : {}) });
+      }
       return;
     }
     rec.health.stop();
@@ -401,13 +410,20 @@ export class Reconciler {
       spec.labels[LABEL_RESTARTS] = String(rec.restarts);
       spec.labels[LABEL_RESTART_POLICY] = restartSettings(tpl?.restart).policy;
       const state = await this.opts.runtime.run(spec);
-      this.log.info('container started', { id: rec.id, task: task.name, pid: state.pid });
+      // The container's netns exists only now; it is wired before it is reported running.
+      // A failed attach leaves the container running without an address rather than failing the task.
+      const ip = await this.opts.network?.attach(rec.id, state.pid).catch((err: unknown) => {
+        this.log.error('container network set-up failed', { id: rec.id, task: task.name, error: messageOf(err) });
+        return undefined;
+      });
+      this.log.info('container started', { id: rec.id, task: task.name, pid: state.pid, ...(ip ? { ip } : {}) });
       this.observe(rec, state, task);
     } catch (err) {
       this.log.warn('start failed', { id: rec.id, task: task.name, error: messageOf(err) });
       this.setStatus(rec, task, { phase: 'failed', reason: reasonOf(err, 'StartError'), message: messageOf(err), imageDigest: image.digest });
       // A half-created container must not linger or block the next attempt.
       await this.opts.runtime.remove(rec.id).catch(() => undefined);
+      await this.opts.network?.detach(rec.id).catch(() => undefined);
     }
   }
 
@@ -461,6 +477,7 @@ export class Reconciler {
       last = (await this.opts.runtime.stop(state.id, this.stopGraceMs)) ?? state;
     }
     await this.opts.runtime.remove(state.id);
+    await this.opts.network?.detach(state.id).catch((err: unknown) => this.log.warn('network detach failed', { id: state.id, error: messageOf(err) }));
     this.log.info('container removed', { id: state.id });
     return last;
   }

@@ -6,7 +6,7 @@
  */
 import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Register, type TaskAssignment, type TaskStatus,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
@@ -40,6 +40,10 @@ export interface SessionOptions {
   log?: Logger;
   credentials?: ChannelCredentials;
   onConnectedChange?: (connected: boolean) => void;
+  /** onSubnet receives the node's container subnet (and the cluster CIDR) from each RegisterAck that carries one. */
+  onSubnet?: (subnet: string, clusterCidr: string) => void;
+  /** onPeers receives the other nodes' subnets and addresses, the complete set each time. */
+  onPeers?: (peers: Peer[]) => void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -54,7 +58,7 @@ export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number
 export function toProtoStatus(s: TaskStatusView): TaskStatus {
   return {
     namespace: s.namespace, name: s.name, uid: s.uid, phase: s.phase, containerId: s.containerId ?? '', pid: s.pid ?? 0,
-    ip: '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
+    ip: s.ip ?? '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
     restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
     pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0, ready: s.ready ?? false, lastProbe: s.lastProbe ?? '',
   };
@@ -188,7 +192,8 @@ export class AgentSession {
               this.registered = wasRegistered = true;
               this.opts.onConnectedChange?.(true);
               const every = m.value.heartbeatIntervalMs > 0 ? m.value.heartbeatIntervalMs : DEFAULT_HEARTBEAT_INTERVAL_MS;
-              this.log.info('registered', { server, node: m.value.nodeName, heartbeatMs: every });
+              this.log.info('registered', { server, node: m.value.nodeName, heartbeatMs: every, subnet: m.value.podSubnet });
+              if (m.value.podSubnet) this.opts.onSubnet?.(m.value.podSubnet, m.value.clusterCidr);
               heartbeat = setInterval(() => this.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), every);
               this.send({ msg: { $case: 'taskStatus', value: { tasks: this.opts.tasks.statuses().map(toProtoStatus), full: true } } });
               break;
@@ -197,6 +202,9 @@ export class AgentSession {
               if (!this.registered) break;
               this.log.debug('desired tasks', { count: m.value.tasks.length });
               this.opts.tasks.setDesired(m.value.tasks);
+              break;
+            case 'peers':
+              if (this.registered) this.opts.onPeers?.(m.value.peers);
               break;
             case 'execRequest':
               if (this.registered) void this.runExec(m.value);

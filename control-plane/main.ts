@@ -36,6 +36,7 @@ const program = new Command('berth-control-plane')
   .option('--node-lease-ttl <seconds>', 'node heartbeat lease TTL', positiveInt, 10)
   .option('--node-lost-grace <seconds>', 'how long a node stays not Ready before its tasks are marked lost and replaced', positiveInt, 15)
   .option('--leader-lease-ttl <seconds>', 'leader election lease TTL (HA: takeover after a leader dies takes about this long)', positiveInt, 2)
+  .option('--cluster-cidr <cidr>', 'IPv4 range node subnets (a /24 each) are allocated from', '10.244.0.0/16')
   .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel);
 
 program.parse();
@@ -43,6 +44,7 @@ const o = program.opts<{
   listen: string; gatewayListen: string; etcd?: string; dataDir: string;
   etcdClientPort: number; etcdPeerPort: number; nodeLeaseTtl: number; leaderLeaseTtl: number; logLevel: LogLevel;
   nodeLostGrace: number;
+  clusterCidr: string;
 }>();
 const log = createLogger(o.logLevel);
 
@@ -78,6 +80,7 @@ try {
     etcdPeerPort: o.etcdPeerPort,
     nodeLeaseTtlSeconds: o.nodeLeaseTtl,
     nodeLostGraceSeconds: o.nodeLostGrace,
+    clusterCidr: o.clusterCidr,
     leaderLeaseTtlSeconds: o.leaderLeaseTtl,
     log,
   });

@@ -12,6 +12,7 @@ import { startGateway, type Gateway } from './gateway/server.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { startInformers, type Informers } from './store/informers.js';
 import { Store } from './store/store.js';
+import { DEFAULT_CLUSTER_CIDR, SubnetAllocator } from './network/subnets.js';
 
 /** ControlPlaneOptions mirrors berth-control-plane's flags. */
 export interface ControlPlaneOptions {
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   leaderLeaseTtlSeconds?: number;
   /** nodeLostGraceSeconds is how long a node stays not Ready before its tasks are lost (default 15). */
   nodeLostGraceSeconds?: number;
+  /** clusterCidr is where node subnets come from (default 10.244.0.0/16, a /24 per node). */
+  clusterCidr?: string;
   logLevel?: LogLevel;
   log?: Logger;
 }
@@ -82,7 +85,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const store = new Store(client);
     const inf: Informers = await startInformers(client, store, log.child('cache'));
     cleanups.push(() => inf.stop());
-    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway') });
+    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
+      subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR) });
     cleanups.push(() => gateway.stop());
     const api = buildApi(store, log.child('api'), gateway);
     const { host, port } = splitHostPort(opts.listen);

@@ -7,6 +7,7 @@ import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { Session } from './session.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
+import type { SubnetAllocator } from '../network/subnets.js';
 
 /** GATEWAY_SHUTDOWN_GRACE_MS is how long open streams get to finish before a forced shutdown. */
 export const GATEWAY_SHUTDOWN_GRACE_MS = 2_000;
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   store: Store;
   inf: Informers;
   log: Logger;
+  /** subnets allocates node subnets; absent: no container networking. */
+  subnets?: SubnetAllocator;
 }
 
 /** Gateway is a listening gateway; address is host:port actually bound. */
@@ -42,6 +45,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         inf: opts.inf,
         log: opts.log,
         leaseTtlSeconds: opts.leaseTtlSeconds,
+        ...(opts.subnets ? { subnets: opts.subnets } : {}),
         claim: (node, session) => {
           const old = sessions.get(node);
           sessions.set(node, session);

@@ -14,6 +14,8 @@ import { setCondition } from '../objects/conditions.js';
 import { checkDnsLabel } from '../objects/names.js';
 import type { Node, Task } from '../objects/types.js';
 import { nodeKey, nodeLeaseKey, taskKey } from '../store/keys.js';
+import type { SubnetAllocator } from '../network/subnets.js';
+import { peersOf } from '../network/peers.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
@@ -30,6 +32,8 @@ export interface SessionDeps {
   inf: Informers;
   log: Logger;
   leaseTtlSeconds: number;
+  /** subnets allocates node subnets (issue 6); absent: nodes get none and containers no address. */
+  subnets?: SubnetAllocator;
   /** claim registers this session as the node's current one, replacing (closing) an older one. */
   claim(node: string, s: Session): void;
   release(node: string, s: Session): void;
@@ -44,6 +48,8 @@ export class Session {
   private chain: Promise<void> = Promise.resolve();
   private pushTimer: NodeJS.Timeout | undefined;
   private lastPushed = '';
+  private lastPeers = '';
+  private unsubscribeNodes: (() => void) | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly execs = new ExecCalls();
 
@@ -86,6 +92,7 @@ export class Session {
     this.execs.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.unsubscribe?.();
+    this.unsubscribeNodes?.();
     this.lease?.release();
     if (this.nodeName) {
       this.deps.release(this.nodeName, this);
@@ -124,15 +131,31 @@ export class Session {
     this.deps.claim(r.nodeName, this);
     // Lease first, node second: the lifecycle controller then never sees a Ready node without a lease.
     await this.grantLease();
-    await this.upsertNode(r);
+    const subnet = await this.subnetOf(r.nodeName);
+    await this.upsertNode(r, subnet);
     if (this.closed) return;
     const ttlMs = this.deps.leaseTtlSeconds * 1000;
-    this.send({ msg: { $case: 'registerAck', value: { nodeName: r.nodeName, heartbeatIntervalMs: Math.floor(ttlMs / 3), leaseTtlMs: ttlMs } } });
+    this.send({ msg: { $case: 'registerAck', value: { nodeName: r.nodeName, heartbeatIntervalMs: Math.floor(ttlMs / 3), leaseTtlMs: ttlMs, podSubnet: subnet ?? '', clusterCidr: this.deps.subnets?.clusterCidr ?? '' } } });
     this.deps.log.info('agent registered', { node: r.nodeName, session: this.id, agentVersion: r.agentVersion });
     this.unsubscribe = this.deps.inf.tasks.onChange((e) => {
       if (e.object?.spec.nodeName === this.nodeName || e.previous?.spec.nodeName === this.nodeName) this.schedulePush();
     });
     this.push();
+    if (this.deps.subnets) {
+      // Routes to other nodes' subnets follow node changes (a new node, a changed address).
+      this.unsubscribeNodes = this.deps.inf.nodes.onChange(() => this.pushPeers());
+      this.pushPeers();
+    }
+  }
+
+  /** pushPeers sends the other nodes' subnets when they differ from what was last sent. */
+  private pushPeers(): void {
+    if (this.closed || this.nodeName === undefined) return;
+    const peers = peersOf(this.deps.inf.nodes.list(), this.nodeName);
+    const encoded = JSON.stringify(peers);
+    if (encoded === this.lastPeers) return;
+    this.lastPeers = encoded;
+    this.send({ msg: { $case: 'peers', value: { peers } } });
   }
 
   private async grantLease(): Promise<void> {
@@ -144,7 +167,16 @@ export class Session {
     await this.deps.store.putLeased(nodeLeaseKey(this.nodeName!), value, id);
   }
 
-  private async upsertNode(r: Register): Promise<void> {
+  /** subnetOf is the node's subnet (allocated on first registration); a full cluster CIDR is logged, not fatal. */
+  private async subnetOf(node: string): Promise<string | undefined> {
+    if (!this.deps.subnets) return undefined;
+    const r = await this.deps.subnets.subnetFor(node);
+    if (r.ok) return r.subnet;
+    this.deps.log.error('no subnet for node; its containers get no address', { node, reason: r.reason });
+    return undefined;
+  }
+
+  private async upsertNode(r: Register, subnet: string | undefined): Promise<void> {
     const key = nodeKey(r.nodeName);
     const ready = { type: 'Ready', status: 'True' as const, reason: 'AgentConnected', message: 'the agent holds a live session and heartbeat lease' };
     for (let i = 0; i < NODE_UPSERT_ATTEMPTS; i++) {
@@ -156,13 +188,14 @@ export class Session {
           kind: 'Node',
           metadata: { name: r.nodeName, uid: randomUUID(), generation: 1, labels: { ...r.labels }, createdAt: now },
           spec: { unschedulable: false, taints: [] },
-          status: nodeStatusFrom(r, setCondition([], ready, now).conditions),
+          status: { ...nodeStatusFrom(r, setCondition([], ready, now).conditions), ...(subnet ? { subnet } : {}) },
         };
         if ((await this.deps.store.create(key, node)).ok) return;
         continue;
       }
       const next = structuredClone(cur);
-      next.status = nodeStatusFrom(r, setCondition(cur.status?.conditions, ready, now).conditions);
+      const keep = subnet ?? cur.status?.subnet;
+      next.status = { ...nodeStatusFrom(r, setCondition(cur.status?.conditions, ready, now).conditions), ...(keep ? { subnet: keep } : {}) };
       if ((await this.deps.store.update(key, next, cur.metadata.resourceVersion!)).ok) return;
     }
     throw new Error(`cannot record node ${r.nodeName}: too many conflicting writes`);

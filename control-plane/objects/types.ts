@@ -228,6 +228,8 @@ export interface NodeStatus {
   lastHeartbeatTime?: string;
   /** images are the images in the node's store, as its agent last reported them. */
   images?: NodeImage[];
+  /** subnet is the node's container subnet (CIDR) from the cluster CIDR, allocated at first registration. */
+  subnet?: string;
 }
 
 /** NodeImage is one image in a node's store. */

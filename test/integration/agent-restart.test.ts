@@ -84,7 +84,9 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
     agentRuns++;
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/agent/main.js'),
       '--name', NODE, '--server', cp.gatewayAddress, '--state-dir', stateDir, '--cgroup-parent', cgroupParent,
-      '--metrics-listen', '127.0.0.1:0', '--advertise-address', '127.0.0.1', '--log-level', 'info'],
+      '--metrics-listen', '127.0.0.1:0', '--advertise-address', '127.0.0.1', '--log-level', 'info',
+      // This agent shares the machine's own network namespace: no bridge there.
+      '--network', 'none'],
     { stdio: ['ignore', out, out] });
     closeSync(out);
     return child;

@@ -18,7 +18,7 @@ async function startGateway(port = 0) {
       call.on('data', (m: AgentMessage) => {
         received.push(m);
         if (m.msg?.$case === 'register') {
-          call.write({ msg: { $case: 'registerAck', value: { nodeName: m.msg.value.nodeName, heartbeatIntervalMs: 50, leaseTtlMs: 1000 } } });
+          call.write({ msg: { $case: 'registerAck', value: { nodeName: m.msg.value.nodeName, heartbeatIntervalMs: 50, leaseTtlMs: 1000, podSubnet: '', clusterCidr: '' } } });
         }
       });
       call.on('error', () => undefined);

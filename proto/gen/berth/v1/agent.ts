@@ -45,7 +45,25 @@ export interface ControlMessage {
     | { $case: "desiredTasks"; value: DesiredTasks }
     | { $case: "error"; value: SessionError }
     | { $case: "execRequest"; value: ExecRequest }
+    | { $case: "peers"; value: Peers }
     | undefined;
+}
+
+/** Peer is another node's container subnet and the address its traffic is routed through. */
+export interface Peer {
+  nodeName: string;
+  /** CIDR */
+  subnet: string;
+  /** the node's InternalIP */
+  address: string;
+}
+
+/**
+ * Peers is the complete set of other nodes with a subnet (level-triggered: routes to subnets
+ * absent from it are removed). Pushed after RegisterAck and whenever nodes change.
+ */
+export interface Peers {
+  peers: Peer[];
 }
 
 export interface Resources {
@@ -101,6 +119,10 @@ export interface RegisterAck {
   nodeName: string;
   heartbeatIntervalMs: number;
   leaseTtlMs: number;
+  /** the node's container subnet (CIDR, e.g. 10.244.3.0/24); "": none yet */
+  podSubnet: string;
+  /** every node's subnet lies in it; traffic leaving it is masqueraded */
+  clusterCidr: string;
 }
 
 export interface Heartbeat {
@@ -481,6 +503,9 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "execRequest":
         ExecRequest.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
+      case "peers":
+        Peers.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -530,6 +555,14 @@ export const ControlMessage: MessageFns<ControlMessage> = {
             message.msg = { $case: "execRequest", value: ExecRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "peers", value: Peers.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -558,6 +591,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         ? { $case: "execRequest", value: ExecRequest.fromJSON(object.execRequest) }
         : isSet(object.exec_request)
         ? { $case: "execRequest", value: ExecRequest.fromJSON(object.exec_request) }
+        : isSet(object.peers)
+        ? { $case: "peers", value: Peers.fromJSON(object.peers) }
         : undefined,
     };
   },
@@ -572,6 +607,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       obj.error = SessionError.toJSON(message.msg.value);
     } else if (message.msg?.$case === "execRequest") {
       obj.execRequest = ExecRequest.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "peers") {
+      obj.peers = Peers.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -606,7 +643,185 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         }
         break;
       }
+      case "peers": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "peers", value: Peers.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBasePeer(): Peer {
+  return { nodeName: "", subnet: "", address: "" };
+}
+
+export const Peer: MessageFns<Peer> = {
+  encode(message: Peer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeName !== "") {
+      writer.uint32(10).string(message.nodeName);
+    }
+    if (message.subnet !== "") {
+      writer.uint32(18).string(message.subnet);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Peer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subnet = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Peer {
+    return {
+      nodeName: isSet(object.nodeName)
+        ? globalThis.String(object.nodeName)
+        : isSet(object.node_name)
+        ? globalThis.String(object.node_name)
+        : "",
+      subnet: isSet(object.subnet) ? globalThis.String(object.subnet) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: Peer): unknown {
+    const obj: any = {};
+    if (message.nodeName !== "") {
+      obj.nodeName = message.nodeName;
+    }
+    if (message.subnet !== "") {
+      obj.subnet = message.subnet;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Peer>, I>>(base?: I): Peer {
+    return Peer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Peer>, I>>(object: I): Peer {
+    const message = createBasePeer();
+    message.nodeName = object.nodeName ?? "";
+    message.subnet = object.subnet ?? "";
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
+function createBasePeers(): Peers {
+  return { peers: [] };
+}
+
+export const Peers: MessageFns<Peers> = {
+  encode(message: Peers, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.peers) {
+      Peer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Peers {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeers();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peers.push(Peer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Peers {
+    return { peers: globalThis.Array.isArray(object?.peers) ? object.peers.map((e: any) => Peer.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: Peers): unknown {
+    const obj: any = {};
+    if (message.peers?.length) {
+      obj.peers = message.peers.map((e) => Peer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Peers>, I>>(base?: I): Peers {
+    return Peers.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Peers>, I>>(object: I): Peers {
+    const message = createBasePeers();
+    message.peers = object.peers?.map((e) => Peer.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1349,7 +1564,7 @@ export const NodeImages: MessageFns<NodeImages> = {
 };
 
 function createBaseRegisterAck(): RegisterAck {
-  return { nodeName: "", heartbeatIntervalMs: 0, leaseTtlMs: 0 };
+  return { nodeName: "", heartbeatIntervalMs: 0, leaseTtlMs: 0, podSubnet: "", clusterCidr: "" };
 }
 
 export const RegisterAck: MessageFns<RegisterAck> = {
@@ -1362,6 +1577,12 @@ export const RegisterAck: MessageFns<RegisterAck> = {
     }
     if (message.leaseTtlMs !== 0) {
       writer.uint32(24).int64(message.leaseTtlMs);
+    }
+    if (message.podSubnet !== "") {
+      writer.uint32(34).string(message.podSubnet);
+    }
+    if (message.clusterCidr !== "") {
+      writer.uint32(42).string(message.clusterCidr);
     }
     return writer;
   },
@@ -1403,6 +1624,22 @@ export const RegisterAck: MessageFns<RegisterAck> = {
             message.leaseTtlMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.podSubnet = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.clusterCidr = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1432,6 +1669,16 @@ export const RegisterAck: MessageFns<RegisterAck> = {
         : isSet(object.lease_ttl_ms)
         ? globalThis.Number(object.lease_ttl_ms)
         : 0,
+      podSubnet: isSet(object.podSubnet)
+        ? globalThis.String(object.podSubnet)
+        : isSet(object.pod_subnet)
+        ? globalThis.String(object.pod_subnet)
+        : "",
+      clusterCidr: isSet(object.clusterCidr)
+        ? globalThis.String(object.clusterCidr)
+        : isSet(object.cluster_cidr)
+        ? globalThis.String(object.cluster_cidr)
+        : "",
     };
   },
 
@@ -1446,6 +1693,12 @@ export const RegisterAck: MessageFns<RegisterAck> = {
     if (message.leaseTtlMs !== 0) {
       obj.leaseTtlMs = Math.round(message.leaseTtlMs);
     }
+    if (message.podSubnet !== "") {
+      obj.podSubnet = message.podSubnet;
+    }
+    if (message.clusterCidr !== "") {
+      obj.clusterCidr = message.clusterCidr;
+    }
     return obj;
   },
 
@@ -1457,6 +1710,8 @@ export const RegisterAck: MessageFns<RegisterAck> = {
     message.nodeName = object.nodeName ?? "";
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
     message.leaseTtlMs = object.leaseTtlMs ?? 0;
+    message.podSubnet = object.podSubnet ?? "";
+    message.clusterCidr = object.clusterCidr ?? "";
     return message;
   },
 };
