@@ -13,6 +13,7 @@ import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { startInformers, type Informers } from './store/informers.js';
 import { Store } from './store/store.js';
 import { DEFAULT_CLUSTER_CIDR, SubnetAllocator } from './network/subnets.js';
+import { noop } from 'cockatiel';
 
 /** ControlPlaneOptions mirrors berth-control-plane's flags. */
 export interface ControlPlaneOptions {
@@ -80,7 +81,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       cleanups.push(() => etcd!.stop());
       endpoints = [etcd.endpoint];
     }
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000 });
+    // etcd3's default per-host circuit breaker opens for 5 s after 3 failures; with one endpoint
+    // there is no other host to fail over to, so it only turns a blip into a 5 s outage.
+    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000, ...(endpoints.length === 1 ? { faultHandling: { host: () => noop } } : {}) });
     cleanups.push(async () => client.close());
     const store = new Store(client);
     const inf: Informers = await startInformers(client, store, log.child('cache'));
