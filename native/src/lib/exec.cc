@@ -42,20 +42,6 @@ constexpr Namespace NAMESPACES[] = {{"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIP
                                     {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID},
                                     {"mnt", CLONE_NEWNS}};
 
-std::string unescape(const std::string& v) {
-  std::string out;
-  out.reserve(v.size());
-  for (size_t i = 0; i < v.size(); i++) {
-    if (v[i] == '\\' && i + 1 < v.size()) {
-      char c = v[++i];
-      out.push_back(c == 'n' ? '\n' : c);
-    } else {
-      out.push_back(v[i]);
-    }
-  }
-  return out;
-}
-
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa {}, sb {};
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
@@ -157,17 +143,11 @@ int wait_deadline(pid_t child, uint64_t timeout_ms, ExecOutcome* out, Error* e) 
 }  // namespace
 
 int parse_exec_request(const std::string& text, ExecRequest* out, Error* e) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    std::string line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty()) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) return fail(e, EINVAL, "parse exec request", line);
-    std::string key = line.substr(0, eq);
-    std::string value = unescape(line.substr(eq + 1));
+  std::vector<WireField> fields;
+  if (int rc = split_wire(text, "parse exec request", &fields, e); rc < 0) return rc;
+  for (const WireField& field : fields) {
+    const std::string& key = field.key;
+    const std::string& value = field.value;
     if (key == "arg") {
       out->args.push_back(value);
     } else if (key == "env") {

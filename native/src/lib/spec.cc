@@ -108,7 +108,7 @@ bool valid_cwd(const std::string& v) {
 
 }  // namespace
 
-int parse_spec(const std::string& text, Spec* out, Error* e) {
+int split_wire(const std::string& text, const char* step, std::vector<WireField>* out, Error* e) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -117,9 +117,18 @@ int parse_spec(const std::string& text, Spec* out, Error* e) {
     pos = nl + 1;
     if (line.empty()) continue;
     size_t eq = line.find('=');
-    if (eq == std::string::npos) return fail(e, EINVAL, "parse spec", line);
-    std::string key = line.substr(0, eq);
-    std::string value = unescape(line.substr(eq + 1));
+    if (eq == std::string::npos) return fail(e, EINVAL, step, line);
+    out->push_back({line.substr(0, eq), unescape(line.substr(eq + 1))});
+  }
+  return 0;
+}
+
+int parse_spec(const std::string& text, Spec* out, Error* e) {
+  std::vector<WireField> fields;
+  if (int rc = split_wire(text, "parse spec", &fields, e); rc < 0) return rc;
+  for (const WireField& field : fields) {
+    const std::string& key = field.key;
+    const std::string& value = field.value;
     uint64_t n = 0;
     bool ok = true;
     if (key == "id") out->id = value;

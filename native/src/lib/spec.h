@@ -61,6 +61,16 @@ struct Spec {
   std::string resolv_conf;            // /etc/resolv.conf content; empty: the host's
 };
 
+// WireField is one `key=value` line of the wire format, its value unescaped.
+struct WireField {
+  std::string key;
+  std::string value;
+};
+
+// split_wire splits wire-format text into its fields (every request the shim reads uses the
+// format); a non-empty line without '=' fails with EINVAL naming step and the line.
+int split_wire(const std::string& text, const char* step, std::vector<WireField>* out, Error* e);
+
 // parse_spec parses the wire format into out; a malformed line fails with EINVAL and the key.
 int parse_spec(const std::string& text, Spec* out, Error* e);
 
