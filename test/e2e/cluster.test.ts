@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import type { Node, Service, Task } from '../../control-plane/objects/types.js';
 import {
-  berth, berthJson, clusterStatus, localCluster, pidAlive, run, waitFor, type ClusterStatus,
-} from '../support/cluster.js';
+  berth, berthJson, pidAlive, run, waitFor, type ClusterStatus, downCluster, upCluster } from '../support/cluster.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 import { startPrometheus } from '../support/prometheus.js';
 
@@ -44,18 +43,12 @@ describe('a two-host local cluster', () => {
 
   before(async () => {
     ensureSeedImage();
-    localCluster(['down', '--name', CLUSTER]);
-    const up = localCluster(['up', '--hosts', '2', '--name', CLUSTER]);
-    assert.equal(up.code, 0, `local-cluster up failed:\n${up.stdout}\n${up.stderr}`);
-    cluster = clusterStatus(CLUSTER);
+    cluster = upCluster(CLUSTER, 2);
     server = cluster.server;
   });
 
   after(() => {
-    const down = localCluster(['down', '--name', CLUSTER]);
-    assert.equal(down.code, 0, `local-cluster down failed: ${down.stderr}`);
-    const netns = run('ip', ['netns', 'list']).stdout;
-    assert.ok(!netns.includes(`berth-${CLUSTER}-`), `netns left behind:\n${netns}`);
+    downCluster(CLUSTER);
   });
 
   test('both hosts register as Ready nodes with their own address and metrics URL', () => {

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { cidrContains, ipToNumber, parseCidr } from '../../common/cidr.js';
 import type { Node, Task } from '../../control-plane/objects/types.js';
-import { berth, berthJson, clusterStatus, localCluster, pidAlive, run, waitFor, type ClusterStatus } from '../support/cluster.js';
+import { berth, berthJson, pidAlive, run, waitFor, type ClusterStatus, downCluster, upCluster } from '../support/cluster.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
 const CLUSTER = `net${process.pid % 10000}`;
@@ -32,19 +32,13 @@ describe('container networking on a two-host local cluster', () => {
 
   before(() => {
     ensureSeedImage();
-    localCluster(['down', '--name', CLUSTER]);
-    const up = localCluster(['up', '--hosts', '2', '--name', CLUSTER]);
-    assert.equal(up.code, 0, `local-cluster up failed:\n${up.stdout}\n${up.stderr}`);
-    cluster = clusterStatus(CLUSTER);
+    cluster = upCluster(CLUSTER, 2);
     server = cluster.server;
   });
 
   after(() => {
-    const down = localCluster(['down', '--name', CLUSTER]);
-    assert.equal(down.code, 0, `local-cluster down failed: ${down.stderr}`);
     // berth0 and every veth live in the hosts' namespaces; with those gone nothing is left.
-    const netns = run('ip', ['netns', 'list']).stdout;
-    assert.ok(!netns.includes(`berth-${CLUSTER}-`), `netns left behind:\n${netns}`);
+    downCluster(CLUSTER);
   });
 
   test('each node gets its own /24 of the cluster CIDR', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
 import { removeCgroupParent } from '../support/cgroups.js';
+import { addBusybox, removeContainers } from '../support/runtime.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'true', 'echo', 'id', 'pwd', 'ls', 'head', 'yes', 'env', 'grep'];
@@ -49,17 +50,13 @@ describe('exec into a running container', { skip: !canRun && 'needs root and bus
     await mkdir(join(rootfs, 'bin'), { recursive: true });
     await mkdir(join(rootfs, 'work'));
     await mkdir(join(rootfs, 'tmp'));
-    await copyFile(BUSYBOX, join(rootfs, 'bin/busybox'));
-    for (const applet of APPLETS) await symlink('busybox', join(rootfs, 'bin', applet));
+    await addBusybox(rootfs, APPLETS);
     rt = new NativeRuntime({ stateDir: join(work, 'state'), cgroupParent });
     await run(spec('target', ['sleep', '100000']));
   });
 
   after(async () => {
-    for (const id of started) {
-      await rt.stop(id, 0).catch(() => undefined);
-      await rt.remove(id).catch(() => undefined);
-    }
+    await removeContainers(rt, started);
     await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec } from '../../agent/runtime/runtime.js';
 import { removeCgroupParent } from '../support/cgroups.js';
-import { waitExited } from '../support/runtime.js';
+import { addBusybox, removeContainers, waitExited } from '../support/runtime.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'hostname', 'cat', 'echo', 'id', 'ps', 'mount', 'unshare', 'readlink', 'touch', 'wc', 'grep', 'ln', 'ls', 'mkdir'];
@@ -112,8 +112,7 @@ describe('container isolation and escape attempts', { skip: !canRun && 'needs ro
     rootfs = join(work, 'rootfs');
     await mkdir(join(rootfs, 'bin'), { recursive: true });
     await mkdir(join(rootfs, 'tmp'), { recursive: true });
-    await copyFile(BUSYBOX, join(rootfs, 'bin/busybox'));
-    for (const applet of APPLETS) await symlink('busybox', join(rootfs, 'bin', applet));
+    await addBusybox(rootfs, APPLETS);
     await writeFile(join(work, 'probe.c'), PROBE_SOURCE);
     execFileSync('g++', ['-x', 'c', '-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(work, 'probe.c')]);
     hostDir = join(work, 'host-dir');
@@ -125,10 +124,7 @@ describe('container isolation and escape attempts', { skip: !canRun && 'needs ro
   });
 
   after(async () => {
-    for (const id of started) {
-      await rt.stop(id, 0).catch(() => undefined);
-      await rt.remove(id).catch(() => undefined);
-    }
+    await removeContainers(rt, started);
     await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });

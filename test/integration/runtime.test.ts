@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState } from '../../agent/runtime/runtime.js';
-import { waitExited } from '../support/runtime.js';
+import { addBusybox, removeContainers, waitExited } from '../support/runtime.js';
 import { removeCgroupParent } from '../support/cgroups.js';
 import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
 
@@ -52,17 +52,12 @@ describe('native runtime with real containers', { skip: !canRun && 'needs root a
     hostMounts = mountPoints(await readFile('/proc/self/mountinfo', 'utf8'));
     work = await mkdtemp(join(tmpdir(), 'berth-runtime-'));
     rootfs = join(work, 'rootfs');
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await copyFile(BUSYBOX, join(rootfs, 'bin/busybox'));
-    for (const applet of APPLETS) await symlink('busybox', join(rootfs, 'bin', applet));
+    await addBusybox(rootfs, APPLETS);
     rt = new NativeRuntime({ stateDir: join(work, 'state'), cgroupParent });
   });
 
   after(async () => {
-    for (const id of started) {
-      await rt.stop(id, 0).catch(() => undefined);
-      await rt.remove(id).catch(() => undefined);
-    }
+    await removeContainers(rt, started);
     await removeCgroupParent(cgroupParent);
     await rm(work, { recursive: true, force: true });
   });

@@ -2,6 +2,7 @@
  * Helpers for tests that drive a real local multi-host cluster (deploy/local-cluster) through
  * the real CLI. Every wait is bounded in time; every failure message says what was expected.
  */
+import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -92,4 +93,20 @@ export function pidAlive(pid: number): boolean {
 /** run executes a command and returns its result; it never throws on a non-zero exit. */
 export function run(cmd: string, args: string[], timeoutMs = 30_000): CommandResult {
   return finished(spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs }));
+}
+
+/** upCluster brings up a fresh local cluster of `hosts` hosts (removing a stale one first) and returns its status. */
+export function upCluster(name: string, hosts: number): ClusterStatus {
+  localCluster(['down', '--name', name]);
+  const up = localCluster(['up', '--hosts', String(hosts), '--name', name]);
+  assert.equal(up.code, 0, `local-cluster up failed:\n${up.stdout}\n${up.stderr}`);
+  return clusterStatus(name);
+}
+
+/** downCluster removes the cluster and asserts none of its network namespaces is left. */
+export function downCluster(name: string): void {
+  const down = localCluster(['down', '--name', name]);
+  assert.equal(down.code, 0, `local-cluster down failed: ${down.stderr}`);
+  const netns = run('ip', ['netns', 'list']).stdout;
+  assert.ok(!netns.includes(`berth-${name}-`), `netns left behind:\n${netns}`);
 }
