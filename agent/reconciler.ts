@@ -409,10 +409,12 @@ export class Reconciler {
       const spec = await buildContainerSpec(task, rec.id, image);
       spec.labels[LABEL_RESTARTS] = String(rec.restarts);
       spec.labels[LABEL_RESTART_POLICY] = restartSettings(tpl?.restart).policy;
+      const resolvConf = this.opts.network?.resolvConf(task.namespace);
+      if (resolvConf !== undefined) spec.resolvConf = resolvConf;
       const state = await this.opts.runtime.run(spec);
       // The container's netns exists only now; it is wired before it is reported running.
       // A failed attach leaves the container running without an address rather than failing the task.
-      const ip = await this.opts.network?.attach(rec.id, state.pid).catch((err: unknown) => {
+      const ip = await this.opts.network?.attach(rec.id, state.pid, tpl?.ports ?? []).catch((err: unknown) => {
         this.log.error('container network set-up failed', { id: rec.id, task: task.name, error: messageOf(err) });
         return undefined;
       });

@@ -3,6 +3,7 @@
  * comes from the control plane in RegisterAck; until it arrives containers start without an
  * address (and report none), which is also what a control plane without IPAM gives.
  */
+import type { PortMapping, ServiceEndpoints } from '../../proto/gen/berth/v1/agent.js';
 import { parseCidr } from '../../common/cidr.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { messageOf } from '../errors.js';
@@ -12,9 +13,11 @@ import { enableForwarding, ensureMasquerade, syncPeerRoutes, type PeerRoute } fr
 
 /** ContainerNetwork is the reconciler's view of container networking. */
 export interface ContainerNetwork {
-  /** attach wires a running container (its init is pid) and returns its address; undefined: no subnet yet. */
-  attach(id: string, pid: number): Promise<string | undefined>;
-  /** detach removes the container's link and releases its address; idempotent. */
+  /** attach wires a running container (its init is pid), publishes its host-mode ports and returns its address; undefined: no subnet yet. */
+  attach(id: string, pid: number, ports: readonly PortMapping[]): Promise<string | undefined>;
+  /** resolvConf is the /etc/resolv.conf for a container of `namespace` (the node's DNS); undefined: the host's. */
+  resolvConf(namespace: string): string | undefined;
+  /** detach removes the container's link, published ports and address; idempotent. */
   detach(id: string): Promise<void>;
   /** addressOf is the container's address, if it holds one. */
   addressOf(id: string): string | undefined;
@@ -60,13 +63,17 @@ export class BridgeNetwork implements ContainerNetwork {
     return this.ready;
   }
 
+  /** setEndpoints receives the cluster's ready replicas (routing mesh for ingress-mode ports). */
+  setEndpoints(_services: readonly ServiceEndpoints[]): void {
+  }
+
   /** setPeers makes the routes to other nodes' subnets exactly `peers`; calls are serialised. */
   setPeers(peers: PeerRoute[]): Promise<void> {
     this.routing = this.routing.then(() => syncPeerRoutes(peers, this.log)).catch((err: unknown) => this.log.error('peer routes not synced', { error: messageOf(err) }));
     return this.routing;
   }
 
-  async attach(id: string, pid: number): Promise<string | undefined> {
+  async attach(id: string, pid: number, _ports: readonly PortMapping[]): Promise<string | undefined> {
     const subnet = this.subnet;
     const net = subnet === undefined ? undefined : parseCidr(subnet);
     if (!subnet || !net) return undefined;
@@ -80,6 +87,10 @@ export class BridgeNetwork implements ContainerNetwork {
       throw err;
     }
     return address;
+  }
+
+  resolvConf(_namespace: string): string | undefined {
+    return undefined;
   }
 
   async detach(id: string): Promise<void> {

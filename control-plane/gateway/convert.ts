@@ -15,7 +15,7 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
     workingDir: t.workingDir ?? '',
     user: t.user ?? '',
     resources: { cpuCores: t.resources?.cpu ?? 0, memoryBytes: t.resources?.memory ?? 0, pids: t.resources?.pids ?? 0 },
-    ports: (t.ports ?? []).map((p) => ({ name: p.name ?? '', containerPort: p.containerPort, hostPort: p.hostPort ?? 0, protocol: p.protocol })),
+    ports: (t.ports ?? []).map((p) => ({ name: p.name ?? '', containerPort: p.containerPort, hostPort: p.hostPort ?? 0, protocol: p.protocol, mode: p.mode ?? 'host' })),
     security: t.security && {
       readOnlyRootfs: t.security.readOnlyRootfs ?? false,
       capAdd: [...(t.security.capAdd ?? [])],

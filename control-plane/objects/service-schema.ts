@@ -57,6 +57,7 @@ const template = {
           containerPort: port,
           hostPort: { type: 'integer', minimum: 0, maximum: 65535 },
           protocol: { enum: ['tcp', 'udp'] },
+          mode: { enum: ['host', 'ingress'] },
         },
       },
     },

@@ -39,6 +39,8 @@ export interface PortSpec {
   containerPort: number;
   hostPort?: number;
   protocol: 'tcp' | 'udp';
+  /** mode host (default) publishes on the nodes running a replica; ingress on every node (routing mesh). */
+  mode?: 'host' | 'ingress';
 }
 
 /** ContainerTemplate is what every replica of a service runs. Quantities are normalised on admission. */

@@ -46,6 +46,7 @@ export interface ControlMessage {
     | { $case: "error"; value: SessionError }
     | { $case: "execRequest"; value: ExecRequest }
     | { $case: "peers"; value: Peers }
+    | { $case: "endpoints"; value: Endpoints }
     | undefined;
 }
 
@@ -64,6 +65,38 @@ export interface Peer {
  */
 export interface Peers {
   peers: Peer[];
+}
+
+/** ServicePort is one port a service publishes, as the routing mesh and DNS need it. */
+export interface ServicePort {
+  name: string;
+  containerPort: number;
+  /** 0: not published */
+  hostPort: number;
+  /** tcp | udp */
+  protocol: string;
+  /** host (only the nodes running a replica) | ingress (every node, routing mesh) */
+  mode: string;
+}
+
+/**
+ * ServiceEndpoints is one service's ready replicas: running, passing their health check, with
+ * an address. Unready or addressless tasks are left out, so DNS and the mesh never pick them.
+ */
+export interface ServiceEndpoints {
+  namespace: string;
+  service: string;
+  /** sorted */
+  ips: string[];
+  ports: ServicePort[];
+}
+
+/**
+ * Endpoints is the complete cluster-wide set (level-triggered: a service absent from it has no
+ * ready replica). Pushed after RegisterAck and whenever a task's readiness or address changes.
+ */
+export interface Endpoints {
+  services: ServiceEndpoints[];
 }
 
 export interface Resources {
@@ -140,6 +173,8 @@ export interface PortMapping {
   containerPort: number;
   hostPort: number;
   protocol: string;
+  /** host | ingress ("": host); the agent publishes host ports per container */
+  mode: string;
 }
 
 export interface ContainerTemplate {
@@ -506,6 +541,9 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "peers":
         Peers.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
+      case "endpoints":
+        Endpoints.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -563,6 +601,14 @@ export const ControlMessage: MessageFns<ControlMessage> = {
             message.msg = { $case: "peers", value: Peers.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.msg = { $case: "endpoints", value: Endpoints.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -593,6 +639,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         ? { $case: "execRequest", value: ExecRequest.fromJSON(object.exec_request) }
         : isSet(object.peers)
         ? { $case: "peers", value: Peers.fromJSON(object.peers) }
+        : isSet(object.endpoints)
+        ? { $case: "endpoints", value: Endpoints.fromJSON(object.endpoints) }
         : undefined,
     };
   },
@@ -609,6 +657,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       obj.execRequest = ExecRequest.toJSON(message.msg.value);
     } else if (message.msg?.$case === "peers") {
       obj.peers = Peers.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "endpoints") {
+      obj.endpoints = Endpoints.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -646,6 +696,12 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "peers": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "peers", value: Peers.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "endpoints": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "endpoints", value: Endpoints.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -822,6 +878,335 @@ export const Peers: MessageFns<Peers> = {
   fromPartial<I extends Exact<DeepPartial<Peers>, I>>(object: I): Peers {
     const message = createBasePeers();
     message.peers = object.peers?.map((e) => Peer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseServicePort(): ServicePort {
+  return { name: "", containerPort: 0, hostPort: 0, protocol: "", mode: "" };
+}
+
+export const ServicePort: MessageFns<ServicePort> = {
+  encode(message: ServicePort, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.containerPort !== 0) {
+      writer.uint32(16).int32(message.containerPort);
+    }
+    if (message.hostPort !== 0) {
+      writer.uint32(24).int32(message.hostPort);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(34).string(message.protocol);
+    }
+    if (message.mode !== "") {
+      writer.uint32(42).string(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServicePort {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServicePort();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.containerPort = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hostPort = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServicePort {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      containerPort: isSet(object.containerPort)
+        ? globalThis.Number(object.containerPort)
+        : isSet(object.container_port)
+        ? globalThis.Number(object.container_port)
+        : 0,
+      hostPort: isSet(object.hostPort)
+        ? globalThis.Number(object.hostPort)
+        : isSet(object.host_port)
+        ? globalThis.Number(object.host_port)
+        : 0,
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+    };
+  },
+
+  toJSON(message: ServicePort): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.containerPort !== 0) {
+      obj.containerPort = Math.round(message.containerPort);
+    }
+    if (message.hostPort !== 0) {
+      obj.hostPort = Math.round(message.hostPort);
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServicePort>, I>>(base?: I): ServicePort {
+    return ServicePort.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServicePort>, I>>(object: I): ServicePort {
+    const message = createBaseServicePort();
+    message.name = object.name ?? "";
+    message.containerPort = object.containerPort ?? 0;
+    message.hostPort = object.hostPort ?? 0;
+    message.protocol = object.protocol ?? "";
+    message.mode = object.mode ?? "";
+    return message;
+  },
+};
+
+function createBaseServiceEndpoints(): ServiceEndpoints {
+  return { namespace: "", service: "", ips: [], ports: [] };
+}
+
+export const ServiceEndpoints: MessageFns<ServiceEndpoints> = {
+  encode(message: ServiceEndpoints, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    for (const v of message.ips) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.ports) {
+      ServicePort.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceEndpoints {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceEndpoints();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ports.push(ServicePort.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceEndpoints {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      ips: globalThis.Array.isArray(object?.ips) ? object.ips.map((e: any) => globalThis.String(e)) : [],
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => ServicePort.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ServiceEndpoints): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.ips?.length) {
+      obj.ips = message.ips;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => ServicePort.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServiceEndpoints>, I>>(base?: I): ServiceEndpoints {
+    return ServiceEndpoints.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServiceEndpoints>, I>>(object: I): ServiceEndpoints {
+    const message = createBaseServiceEndpoints();
+    message.namespace = object.namespace ?? "";
+    message.service = object.service ?? "";
+    message.ips = object.ips?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => ServicePort.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEndpoints(): Endpoints {
+  return { services: [] };
+}
+
+export const Endpoints: MessageFns<Endpoints> = {
+  encode(message: Endpoints, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.services) {
+      ServiceEndpoints.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Endpoints {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpoints();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.services.push(ServiceEndpoints.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Endpoints {
+    return {
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServiceEndpoints.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Endpoints): unknown {
+    const obj: any = {};
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServiceEndpoints.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Endpoints>, I>>(base?: I): Endpoints {
+    return Endpoints.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Endpoints>, I>>(object: I): Endpoints {
+    const message = createBaseEndpoints();
+    message.services = object.services?.map((e) => ServiceEndpoints.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1875,7 +2260,7 @@ export const SessionError: MessageFns<SessionError> = {
 };
 
 function createBasePortMapping(): PortMapping {
-  return { name: "", containerPort: 0, hostPort: 0, protocol: "" };
+  return { name: "", containerPort: 0, hostPort: 0, protocol: "", mode: "" };
 }
 
 export const PortMapping: MessageFns<PortMapping> = {
@@ -1891,6 +2276,9 @@ export const PortMapping: MessageFns<PortMapping> = {
     }
     if (message.protocol !== "") {
       writer.uint32(34).string(message.protocol);
+    }
+    if (message.mode !== "") {
+      writer.uint32(42).string(message.mode);
     }
     return writer;
   },
@@ -1940,6 +2328,14 @@ export const PortMapping: MessageFns<PortMapping> = {
             message.protocol = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1966,6 +2362,7 @@ export const PortMapping: MessageFns<PortMapping> = {
         ? globalThis.Number(object.host_port)
         : 0,
       protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
     };
   },
 
@@ -1983,6 +2380,9 @@ export const PortMapping: MessageFns<PortMapping> = {
     if (message.protocol !== "") {
       obj.protocol = message.protocol;
     }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
     return obj;
   },
 
@@ -1995,6 +2395,7 @@ export const PortMapping: MessageFns<PortMapping> = {
     message.containerPort = object.containerPort ?? 0;
     message.hostPort = object.hostPort ?? 0;
     message.protocol = object.protocol ?? "";
+    message.mode = object.mode ?? "";
     return message;
   },
 };
