@@ -7,8 +7,11 @@
 import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
 import type { ContainerState, Runtime } from './runtime/runtime.js';
 import type { ContainerNetwork } from './network/index.js';
-import type { Images, PullPolicy } from './images/index.js';
-import { AgentError, messageOf, reasonOf } from './errors.js';
+import type { Images } from './images/index.js';
+import { messageOf, reasonOf } from './errors.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { SerialQueue } from './serial-queue.js';
+import { PULL_PROGRESS_INTERVAL_MS, pullPolicyOf, PullRetry } from './reconciler-pull.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_RESTART_POLICY, LABEL_RESTARTS, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
 import { canTransition, exitReason, TERMINAL_PHASES, type TaskStatusView } from './reconciler-status.js';
@@ -23,23 +26,6 @@ export const DEFAULT_STOP_GRACE_MS = 10_000;
 export const DEFAULT_EXIT_POLL_MS = 500;
 /** SYNC_RETRY_MS is the delay before retrying a sync that failed unexpectedly. */
 export const SYNC_RETRY_MS = 2_000;
-/** PULL_BACKOFF_INITIAL_MS is the wait after a task's first failed pull; it doubles per failure. */
-export const PULL_BACKOFF_INITIAL_MS = 1_000;
-/** PULL_BACKOFF_MAX_MS caps the wait between pulls (Kubernetes: 5 minutes). */
-export const PULL_BACKOFF_MAX_MS = 5 * 60_000;
-/** PULL_PROGRESS_INTERVAL_MS throttles progress reports: at most two a second per task. */
-export const PULL_PROGRESS_INTERVAL_MS = 500;
-
-/** pullBackoffMs is the wait after `failures` consecutive failed pulls (1 s, 2 s, 4 s ... 5 min). */
-export function pullBackoffMs(failures: number, initialMs = PULL_BACKOFF_INITIAL_MS, maxMs = PULL_BACKOFF_MAX_MS): number {
-  return Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
-}
-
-/** pullPolicyOf maps the wire's pull policy ("" = default) to the store's. */
-export function pullPolicyOf(raw: string | undefined): PullPolicy {
-  return raw === 'always' || raw === 'never' ? raw : 'if-not-present';
-}
-
 /** ReconcilerOptions wires the reconciler to the runtime, the image store and the session. */
 export interface ReconcilerOptions {
   runtime: Runtime;
@@ -69,20 +55,13 @@ interface TaskRecord {
   status?: TaskStatusView;
   /** invalid holds why the desired task cannot become a container at all. */
   invalid?: string;
-  busy: boolean;
-  dirty: boolean;
-  retry?: NodeJS.Timeout;
-  /** pullFailures counts consecutive failed pulls; nextPullAt is when the next may start (ms). */
-  pullFailures: number;
-  nextPullAt?: number;
-  pullRetry?: NodeJS.Timeout;
+  pull: PullRetry;
   // Restart policy (issue 5): restarts counts every restart of this task on this node (a label on
   // the container carries it across agent restarts); crashes counts consecutive short runs, for
-  // the back-off; restartAt is when the pending restart may happen.
+  // the back-off; restart is the pending restart's deadline.
   restarts: number;
   crashes: number;
-  restartAt?: number;
-  restartTimer?: NodeJS.Timeout;
+  restart: DeadlineTimer;
   lastExitCode?: number;
   /** health probes the running container (issue 5). */
   health: ContainerHealth;
@@ -91,7 +70,7 @@ interface TaskRecord {
 /** Reconciler converges local containers onto the desired tasks and reports their status. */
 export class Reconciler {
   private readonly records = new Map<string, TaskRecord>();
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly queue: SerialQueue;
   private readonly log: Logger;
   private readonly stopGraceMs: number;
   private readonly exitPollMs: number;
@@ -103,6 +82,7 @@ export class Reconciler {
     this.log = opts.log ?? silentLogger;
     this.stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
     this.exitPollMs = opts.exitPollMs ?? DEFAULT_EXIT_POLL_MS;
+    this.queue = new SerialQueue((id) => this.sync(id), this.log, SYNC_RETRY_MS);
   }
 
   /**
@@ -167,7 +147,7 @@ export class Reconciler {
 
   /** idle resolves once no sync is queued or running (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    await this.queue.idle();
   }
 
   /** close stops polling and waits for in-flight work; containers keep running. */
@@ -175,12 +155,11 @@ export class Reconciler {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
     for (const rec of this.records.values()) {
-      if (rec.retry) clearTimeout(rec.retry);
-      if (rec.pullRetry) clearTimeout(rec.pullRetry);
-      if (rec.restartTimer) clearTimeout(rec.restartTimer);
+      rec.pull.reset();
+      rec.restart.clear();
       rec.health.stop();
     }
-    await this.idle();
+    await this.queue.close();
   }
 
   private record(id: string): TaskRecord {
@@ -189,7 +168,8 @@ export class Reconciler {
       const health = new ContainerHealth({
         runtime: this.opts.runtime, log: this.log, onVerdict: (v, pid) => this.healthChanged(id, v, pid), ...(this.opts.probe ? { probe: this.opts.probe } : {}),
       });
-      rec = { id, busy: false, dirty: false, pullFailures: 0, restarts: 0, crashes: 0, health };
+      const pull = new PullRetry(() => this.kick(id), this.opts.pullBackoffInitialMs, this.opts.pullBackoffMaxMs);
+      rec = { id, pull, restart: new DeadlineTimer(() => this.kick(id)), restarts: 0, crashes: 0, health };
       this.records.set(id, rec);
     }
     return rec;
@@ -197,34 +177,12 @@ export class Reconciler {
 
   /** kick queues a sync for one container id; syncs for the same id never overlap. */
   private kick(id: string): void {
-    const rec = this.records.get(id);
-    if (!rec || this.closed) return;
-    if (rec.busy) {
-      rec.dirty = true;
-      return;
-    }
-    rec.busy = true;
-    const work = (async () => {
-      try {
-        do {
-          rec.dirty = false;
-          await this.sync(rec);
-        } while (rec.dirty && !this.closed);
-      } catch (err) {
-        this.log.error('sync failed; will retry', { id, error: messageOf(err), retryMs: SYNC_RETRY_MS });
-        if (!this.closed && !rec.retry) {
-          rec.retry = setTimeout(() => { rec.retry = undefined; this.kick(id); }, SYNC_RETRY_MS);
-          rec.retry.unref();
-        }
-      } finally {
-        rec.busy = false;
-      }
-    })();
-    this.inflight.add(work);
-    void work.finally(() => this.inflight.delete(work));
+    if (this.records.has(id)) this.queue.kick(id);
   }
 
-  private async sync(rec: TaskRecord): Promise<void> {
+  private async sync(id: string): Promise<void> {
+    const rec = this.records.get(id);
+    if (!rec) return;
     const desired = rec.desired;
     if (desired && rec.invalid !== undefined) {
       if (rec.status?.phase !== 'failed') this.setStatus(rec, desired, { phase: 'failed', reason: 'StartError', message: rec.invalid });
@@ -238,9 +196,10 @@ export class Reconciler {
     }
     if (!desired || desired.desiredState !== 'running') {
       rec.health.stop();
-      this.resetRestart(rec);
+      rec.restart.clear();
+      rec.health.forget();
       const last = state ? await this.destroy(state) : undefined;
-      this.resetPull(rec);
+      rec.pull.reset();
       if (!desired) {
         this.records.delete(rec.id);
         return;
@@ -273,10 +232,7 @@ export class Reconciler {
     if (phase !== undefined && TERMINAL_PHASES.has(phase)) return;
     // Backing off after a failed pull: the timer set then kicks the next attempt. Timers may fire
     // a millisecond before Date.now() reaches their deadline; then the wait is re-armed, not lost.
-    if (rec.nextPullAt !== undefined && Date.now() < rec.nextPullAt) {
-      if (!rec.pullRetry) this.armPullRetry(rec, rec.nextPullAt - Date.now());
-      return;
-    }
+    if (rec.pull.waiting()) return;
     await this.startTask(rec, desired);
   }
 
@@ -292,12 +248,11 @@ export class Reconciler {
     const settings = restartSettings(task.template?.restart);
     const exit: ExitFacts = { exitCode: state.exitCode ?? -1, oomKilled: state.oomKilled === true, unhealthy: rec.health.isUnhealthy(state.pid) };
     if (!shouldRestart(settings.policy, exit)) return false;
-    if (rec.restartAt === undefined) {
+    if (!rec.restart.armed()) {
       const ranMs = Date.parse(state.finishedAt ?? '') - Date.parse(state.startedAt);
       if (Number.isFinite(ranMs) && ranMs >= backoffResetMs(settings)) rec.crashes = 0;
       rec.crashes++;
       const delayMs = restartBackoffMs(rec.crashes, settings);
-      rec.restartAt = Date.now() + delayMs;
       rec.lastExitCode = exit.exitCode;
       this.log.info('container exited; restarting after back-off', { id: rec.id, task: task.name, exitCode: exit.exitCode, oomKilled: exit.oomKilled, unhealthy: exit.unhealthy, delayMs });
       const digest = state.labels[LABEL_IMAGE_DIGEST];
@@ -306,34 +261,17 @@ export class Reconciler {
         reason: waitingReason(exit), message: backoffMessage(delayMs, exit, rec.health.unhealthy),
         finishedAt: state.finishedAt ?? new Date().toISOString(), ...(digest ? { imageDigest: digest } : {}),
       });
-      this.armRestart(rec, delayMs);
+      rec.restart.set(delayMs);
       return true;
     }
-    if (Date.now() < rec.restartAt) {
-      // The timer kicks the restart; one that fired a millisecond early is re-armed.
-      if (!rec.restartTimer) this.armRestart(rec, rec.restartAt - Date.now());
-      return true;
-    }
-    rec.restartAt = undefined;
+    if (rec.restart.pending()) return true; // the timer kicks the restart
+    rec.restart.clear();
     rec.health.forget();
     // The old container's exit is collected (above); it goes before the new one takes its id.
     await this.destroy(state);
     rec.restarts++;
     await this.startTask(rec, task, true);
     return true;
-  }
-
-  private armRestart(rec: TaskRecord, delayMs: number): void {
-    if (rec.restartTimer) clearTimeout(rec.restartTimer);
-    rec.restartTimer = setTimeout(() => { rec.restartTimer = undefined; this.kick(rec.id); }, delayMs);
-    rec.restartTimer.unref();
-  }
-
-  private resetRestart(rec: TaskRecord): void {
-    rec.restartAt = undefined;
-    if (rec.restartTimer) clearTimeout(rec.restartTimer);
-    rec.restartTimer = undefined;
-    rec.health.forget();
   }
 
   /** healthChanged re-reports a running task whose readiness changed, or kicks the restart of an unhealthy one. */
@@ -402,7 +340,7 @@ export class Reconciler {
       this.pullFailed(rec, task, err);
       return;
     }
-    this.resetPull(rec);
+    rec.pull.reset();
     if (rec.desired !== task && !restarting) return; // the desired set changed while pulling: the next sync decides
     if (!restarting) this.setStatus(rec, task, { phase: 'starting', imageDigest: image.digest });
     try {
@@ -435,28 +373,9 @@ export class Reconciler {
    * ImagePullBackOff, each with the source's message. A task that cannot pull never churns.
    */
   private pullFailed(rec: TaskRecord, task: TaskAssignment, err: unknown): void {
-    rec.pullFailures++;
-    const delay = pullBackoffMs(rec.pullFailures, this.opts.pullBackoffInitialMs, this.opts.pullBackoffMaxMs);
-    rec.nextPullAt = Date.now() + delay;
-    const never = err instanceof AgentError && err.code === 'BERTH_ERR_IMAGE_NEVER_PULL';
-    const reason = rec.pullFailures === 1 ? (never ? 'ErrImageNeverPull' : 'ErrImagePull') : 'ImagePullBackOff';
-    const message = `${messageOf(err)} (${reasonOf(err, 'ImageInvalid')}; retrying in ${delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`})`;
-    this.log.warn('image pull failed', { task: task.name, image: task.template?.image, failures: rec.pullFailures, retryMs: delay, error: messageOf(err) });
-    this.setStatus(rec, task, { phase: 'preparing', reason, message });
-    this.armPullRetry(rec, delay);
-  }
-
-  private armPullRetry(rec: TaskRecord, delayMs: number): void {
-    if (rec.pullRetry) clearTimeout(rec.pullRetry);
-    rec.pullRetry = setTimeout(() => { rec.pullRetry = undefined; this.kick(rec.id); }, delayMs);
-    rec.pullRetry.unref();
-  }
-
-  private resetPull(rec: TaskRecord): void {
-    rec.pullFailures = 0;
-    rec.nextPullAt = undefined;
-    if (rec.pullRetry) clearTimeout(rec.pullRetry);
-    rec.pullRetry = undefined;
+    const f = rec.pull.failed(err);
+    this.log.warn('image pull failed', { task: task.name, image: task.template?.image, failures: f.failures, retryMs: f.delayMs, error: messageOf(err) });
+    this.setStatus(rec, task, { phase: 'preparing', reason: f.reason, message: f.message });
   }
 
   /** progressReporter reports pull progress at most every PULL_PROGRESS_INTERVAL_MS, plus the last update. */
@@ -505,7 +424,7 @@ export class Reconciler {
     this.polling = true;
     try {
       for (const rec of [...this.records.values()]) {
-        if (rec.busy || rec.status?.phase !== 'running') continue;
+        if (this.queue.busy(rec.id) || rec.status?.phase !== 'running') continue;
         let state: ContainerState | undefined;
         try {
           state = await this.opts.runtime.state(rec.id);

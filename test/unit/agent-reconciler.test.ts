@@ -4,7 +4,8 @@ import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
 import { AgentError } from '../../agent/errors.js';
-import { pullBackoffMs, pullPolicyOf, Reconciler } from '../../agent/reconciler.js';
+import { Reconciler } from '../../agent/reconciler.js';
+import { pullBackoffMs, pullPolicyOf } from '../../agent/reconciler-pull.js';
 import type { TaskStatusView } from '../../agent/reconciler-status.js';
 
 /** FakeRuntime keeps containers in memory and counts calls. */
