@@ -6,6 +6,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
 import { LABEL_IMAGE, LABEL_NAMESPACE, LABEL_SERVICE, LABEL_TASK } from '../reconciler-spec.js';
 import { createCgroupSeries } from './cgroup-metrics.js';
+import { createNetworkSeries, readContainerInterfaces } from './network-metrics.js';
 
 const CONTAINER_LABELS = ['id', 'name', 'namespace', 'service', 'task', 'node', 'image'] as const;
 
@@ -40,11 +41,13 @@ export function createAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'berth_agent_' });
   const parent = opts.cgroupParent.replace(/^\/+|\/+$/g, '');
   const cgroupSeries = createCgroupSeries(registry, labelNames);
-  const perContainer = [cpu, mem, ws, limit, start, pids, ...cgroupSeries.all];
+  const networkSeries = createNetworkSeries(registry, labelNames);
+  const perContainer = [cpu, mem, ws, limit, start, pids, ...cgroupSeries.all, ...networkSeries.all];
 
   const refresh = async (): Promise<void> => {
     const states = await opts.runtime.list();
     const stats = await Promise.all(states.map((s) => (s.status === 'running' ? opts.runtime.stats(s.id).catch(() => undefined) : undefined)));
+    const interfaces = await Promise.all(states.map((s) => (s.status === 'running' ? readContainerInterfaces(s.pid) : [])));
     for (const m of perContainer) m.reset();
     containers.reset();
     containers.set({ state: 'running' }, states.filter((s) => s.status === 'running').length);
@@ -67,6 +70,7 @@ export function createAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
       limit.set(labels, st.memoryLimitBytes);
       pids.set(labels, st.pids);
       cgroupSeries.record(labels, st);
+      networkSeries.record(labels, interfaces[i] ?? []);
       const startedMs = Date.parse(s.startedAt);
       if (Number.isFinite(startedMs)) start.set(labels, startedMs / 1000);
     });

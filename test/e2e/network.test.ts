@@ -72,6 +72,15 @@ describe('container networking on a two-host local cluster', () => {
     const got = berth(server, ['exec', a.metadata.name, '--', 'wget', '-O', '-', `http://${b.status.ip}:8080/`]);
     assert.equal(got.code, 0, `wget from ${a.metadata.name} (${a.spec.nodeName}) to ${b.status.ip} (${b.spec.nodeName}): ${got.stdout}${got.stderr}`);
     assert.ok(got.stdout.length > 0, 'a page expected');
+    // The page crossed b's eth0: its agent counts the bytes per interface, loopback left out.
+    const node = berthJson<Node[]>(server, ['get', 'nodes']).find((n) => n.metadata.name === b.spec.nodeName)!;
+    const text = await (await fetch(node.status.metricsUrl)).text();
+    for (const name of ['container_network_receive_bytes_total', 'container_network_transmit_bytes_total', 'container_network_receive_packets_total', 'container_network_transmit_packets_total']) {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`task="${b.metadata.name}"`) && l.includes('interface="eth0"'));
+      assert.ok(line, `${name} for ${b.metadata.name} eth0 expected`);
+      assert.ok(Number(line.split(' ').pop()) > 0, `${line}: counted traffic expected`);
+    }
+    assert.ok(!text.includes('interface="lo"'), 'loopback is not exported');
   });
 
   test('an agent restart keeps every running container\'s address and connectivity', async () => {
