@@ -15,6 +15,7 @@
  * | BERTH_ERR_CONFLICT                  | 409  | resourceVersion precondition failed                 |
  * | BERTH_ERR_NO_PREVIOUS_REVISION      | 409  | rollback: no earlier revision to go back to         |
  * | BERTH_ERR_TASK_NOT_RUNNING          | 409  | exec into a task whose container is not running     |
+ * | BERTH_ERR_NODE_READY                | 409  | delete of a node whose agent is connected (no force)|
  * | BERTH_ERR_NODE_UNAVAILABLE          | 503  | the task's node has no agent session here           |
  * | BERTH_ERR_EXEC_TIMEOUT              | 504  | exec: the command or the agent's answer timed out   |
  * | BERTH_ERR_EXEC_FAILED               | 500  | exec: the agent could not set the command up        |
@@ -22,6 +23,7 @@
  * | BERTH_ERR_REGISTER_REQUIRED         | gRPC | a session's first message was not Register          |
  * | BERTH_ERR_INVALID_NODE_NAME         | gRPC | Register carried a name that is not a DNS label     |
  * | BERTH_ERR_SESSION_REPLACED          | gRPC | a newer session for the same node took over         |
+ * | BERTH_ERR_NODE_REMOVED              | gRPC | an admin removed the session's node                 |
  * | BERTH_ERR_ETCD_START                | exit | the embedded etcd did not become healthy            |
  * | BERTH_ERR_ETCD_LOCKED               | exit | a previous embedded etcd still holds the data dir   |
  */
@@ -39,6 +41,7 @@ export type ErrorCode =
   | 'BERTH_ERR_CONFLICT'
   | 'BERTH_ERR_NO_PREVIOUS_REVISION'
   | 'BERTH_ERR_TASK_NOT_RUNNING'
+  | 'BERTH_ERR_NODE_READY'
   | 'BERTH_ERR_NODE_UNAVAILABLE'
   | 'BERTH_ERR_EXEC_TIMEOUT'
   | 'BERTH_ERR_EXEC_FAILED'
@@ -46,6 +49,7 @@ export type ErrorCode =
   | 'BERTH_ERR_REGISTER_REQUIRED'
   | 'BERTH_ERR_INVALID_NODE_NAME'
   | 'BERTH_ERR_SESSION_REPLACED'
+  | 'BERTH_ERR_NODE_REMOVED'
   | 'BERTH_ERR_ETCD_START'
   | 'BERTH_ERR_ETCD_LOCKED';
 
@@ -62,6 +66,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   BERTH_ERR_CONFLICT: 409,
   BERTH_ERR_NO_PREVIOUS_REVISION: 409,
   BERTH_ERR_TASK_NOT_RUNNING: 409,
+  BERTH_ERR_NODE_READY: 409,
   BERTH_ERR_NODE_UNAVAILABLE: 503,
   BERTH_ERR_EXEC_TIMEOUT: 504,
   BERTH_ERR_EXEC_FAILED: 500,

@@ -91,7 +91,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
       subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR) });
     cleanups.push(() => gateway.stop());
-    const api = buildApi(store, log.child('api'), gateway);
+    const api = buildApi(store, log.child('api'), gateway, gateway);
     const { host, port } = splitHostPort(opts.listen);
     await api.listen({ host, port });
     cleanups.push(() => api.close());

@@ -4,6 +4,7 @@ import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
 import { registerExecRoutes, type ExecRelay } from './routes-exec.js';
+import { registerNodeRemoval, type NodeRemoval } from './node-removal.js';
 import { registerNodeRoutes } from './routes-nodes.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerRolloutRoutes } from './routes-rollout.js';
@@ -13,8 +14,8 @@ import { registerWatchRoutes } from './routes-watch.js';
 /** API_BODY_LIMIT_BYTES caps request bodies; a service spec is a few KiB. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** buildApi assembles the fastify app over store without listening (tests may inject()); relay serves exec. */
-export function buildApi(store: Store, log: Logger, relay?: ExecRelay): FastifyInstance {
+/** buildApi assembles the fastify app over store without listening (tests may inject()); relay serves exec, removal forgets deleted nodes. */
+export function buildApi(store: Store, log: Logger, relay?: ExecRelay, removal?: NodeRemoval): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: API_BODY_LIMIT_BYTES,
@@ -36,6 +37,7 @@ export function buildApi(store: Store, log: Logger, relay?: ExecRelay): FastifyI
   registerWatchRoutes(app, store, log);
   registerReadRoutes(app, store);
   registerNodeRoutes(app, store);
+  registerNodeRemoval(app, store, removal);
   registerServiceRoutes(app, store);
   registerRolloutRoutes(app, store);
   registerExecRoutes(app, store, relay);

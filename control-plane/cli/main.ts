@@ -90,10 +90,11 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .action(act((ctx, resource: string, name: string) => describeCommand(ctx, resource, name)));
 
   program.command('delete')
-    .description('delete a service (its tasks are stopped)')
-    .argument('<resource>', 'service')
-    .argument('<name>', 'service name')
-    .action(act((ctx, resource: string, name: string) => deleteCommand(ctx, resource, name)));
+    .description('delete a service (its tasks are stopped) or remove a node (its tasks are replaced elsewhere)')
+    .argument('<resource>', 'service | node')
+    .argument('<name>', 'service or node name')
+    .option('--force', 'remove a node even while its agent is connected')
+    .action(act((ctx, resource: string, name: string, o: { force?: boolean }) => deleteCommand(ctx, resource, name, o)));
 
   program.command('scale')
     .description('set the number of replicas of a service')

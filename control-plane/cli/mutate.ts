@@ -15,15 +15,23 @@ export function parseReplicas(raw: string): number {
   return n;
 }
 
-/** deleteCommand deletes one service; its tasks are stopped and removed by the controllers. */
-export async function deleteCommand(ctx: CommandContext, resource: string, name: string): Promise<number> {
-  if (resolveResource(resource) !== 'services') throw usageError(`delete supports only "service", got "${resource}"`);
-  const result = await ctx.client.delete(`${nsPath(ctx.namespace)}/services/${encodeURIComponent(name)}`);
+/**
+ * deleteCommand deletes one service (its tasks are stopped and removed by the controllers) or
+ * removes a node (refused while its agent is connected unless force).
+ */
+export async function deleteCommand(ctx: CommandContext, resource: string, name: string, opts: { force?: boolean } = {}): Promise<number> {
+  const kind = resolveResource(resource);
+  if (kind !== 'services' && kind !== 'nodes') throw usageError(`delete supports "service" and "node", got "${resource}"`);
+  if (opts.force && kind !== 'nodes') throw usageError('--force applies to "delete node" only');
+  const path = kind === 'nodes'
+    ? `/v1/nodes/${encodeURIComponent(name)}${opts.force ? '?force=true' : ''}`
+    : `${nsPath(ctx.namespace)}/services/${encodeURIComponent(name)}`;
+  const result = await ctx.client.delete(path);
   if (!result.ok) {
     ctx.io.stderr.write(`error: ${errorText(result.error)}\n`);
     return EXIT_REQUEST_FAILED;
   }
-  ctx.io.stdout.write(`service/${name} deleted\n`);
+  ctx.io.stdout.write(`${kind === 'nodes' ? 'node' : 'service'}/${name} deleted\n`);
   return EXIT_OK;
 }
 

@@ -29,6 +29,8 @@ export interface Gateway {
   address: string;
   /** exec relays a command to the agent of node through its session (see exec-relay.ts). */
   exec(node: string, call: ExecCall, waitMs: number): Promise<ExecOutcome>;
+  /** forget ends a removed node's session on this replica and frees its subnet. */
+  forget(node: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,6 +75,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const s = sessions.get(node);
       if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
       return s.exec(call, waitMs);
+    },
+    forget: async (node) => {
+      sessions.get(node)?.fail('BERTH_ERR_NODE_REMOVED', `node ${node} was removed from the cluster`);
+      await opts.subnets?.release(node);
     },
     stop: async () => {
       for (const s of [...open, ...sessions.values()]) s.close('control plane shutting down');

@@ -8,7 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { Task } from '../../control-plane/objects/types.js';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import type { Node, Task } from '../../control-plane/objects/types.js';
+import { nodeSubnetKey } from '../../control-plane/network/subnets.js';
 import { berth, berthJson, clusterStatus, localCluster, pidAlive, waitFor, type ClusterStatus } from '../support/cluster.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
@@ -165,5 +168,46 @@ describe('node lifecycle on a 3-host cluster', () => {
     const lines = out.stdout.trim().split('\n');
     assert.match(lines[0]!, /^EVENT\s+NAME/);
     assert.equal(lines.filter((l) => l.startsWith('ADDED')).length, 3, out.stdout);
+  });
+
+  test('removing a node: refused while Ready, then its tasks are replaced, its subnet freed, and a returning agent stops its stale containers', async () => {
+    const victim = cluster.hosts[1]!;
+    const refused = berth(server, ['delete', 'node', victim.node]);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, new RegExp(`node "${victim.node}" is Ready`));
+    const onVictim = live(tasks('web')).filter((t) => t.spec.nodeName === victim.node);
+    assert.ok(onVictim.length > 0, `tasks on ${victim.node} expected: ${JSON.stringify(perNode(tasks('web')))}`);
+    const etcd = new Etcd3({ hosts: cluster.etcd! });
+    after(() => etcd.close());
+    const subnet = await etcd.get(nodeSubnetKey(victim.node)).string();
+    assert.ok(subnet, `${victim.node} holds a subnet before removal`);
+
+    // A crashed agent: its containers keep running on the host while the node is removed.
+    const argv = readFileSync(`/proc/${victim.agentPid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    process.kill(victim.agentPid, 'SIGKILL');
+    const forced = berth(server, ['delete', 'node', victim.node, '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout.trim(), `node/${victim.node} deleted`);
+    assert.ok(!berthJson<Node[]>(server, ['get', 'nodes']).some((n) => n.metadata.name === victim.node), 'node gone');
+    assert.equal(await etcd.get(nodeSubnetKey(victim.node)).string(), null, 'subnet released');
+    const gone = berthJson<Task[]>(server, ['get', 'tasks', '--service', 'web']).filter((t) => onVictim.some((v) => v.metadata.uid === t.metadata.uid));
+    assert.ok(gone.every((t) => t.status.phase === 'lost' && t.status.reason === 'NodeDeleted'), JSON.stringify(gone.map((t) => [t.metadata.name, t.status.phase, t.status.reason])));
+    await waitFor(() => {
+      const ts = live(tasks('web'));
+      return ts.length === REPLICAS && ts.every((t) => t.spec.nodeName !== victim.node) ? true : undefined;
+    }, 60_000, () => `want ${REPLICAS} running off ${victim.node}: ${JSON.stringify(perNode(live(tasks('web'))))}`);
+
+    // The agent comes back: it registers anew (a fresh node) and stops what is no longer its.
+    const out = openSync(`${victim.stateDir}/agent-returned.log`, 'a');
+    const child = spawn('nsenter', [`--net=/run/netns/${victim.netns}`, ...argv], { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.unref();
+    const stalePids = onVictim.map((t) => t.status.pid!).filter((p) => p > 0);
+    await waitFor(() => {
+      const n = berthJson<Node[]>(server, ['get', 'nodes']).find((x) => x.metadata.name === victim.node);
+      const ready = n?.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True') && n.status.subnet;
+      return ready && stalePids.every((p) => !pidAlive(p)) ? true : undefined;
+    }, 60_000, () => `${victim.node} back Ready with a subnet and stale pids ${stalePids.filter(pidAlive).join(',')} stopped`);
+    assert.equal(live(tasks('web')).length, REPLICAS);
   });
 });

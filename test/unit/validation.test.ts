@@ -93,3 +93,9 @@ test('admitService accepts every image scheme of DESIGN.md', () => {
     assert.ok(r.ok, `${image}: ${JSON.stringify(r)}`);
   }
 });
+
+test('delete node refuses a force value other than true or false before touching the store', async () => {
+  const res = await app.inject({ method: 'DELETE', url: '/v1/nodes/host-1?force=yes' });
+  assert.equal(res.statusCode, 400);
+  assert.match(res.json<{ error: { message: string } }>().error.message, /force/);
+});
