@@ -8,11 +8,13 @@
  *   ghcr.io: { username: bot, password: s3cret, caFile: /etc/berth/ghcr-ca.pem }
  * insecureRegistries: [10.0.0.5:5000]
  * images: { allowSetuid: true, maxLayerBytes: 8589934592, gcAfterSeconds: 3600, storeBudgetBytes: 21474836480 }
+ * dns: { upstreams: [10.0.0.2, "10.0.0.3:5353"] }
  * ```
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { messageOf } from './errors.js';
+import { parseUpstream, type Upstream } from './dns/upstream.js';
 
 /** RegistryHostConfig is what the agent knows about one registry host (`host[:port]`). */
 export interface RegistryHostConfig {
@@ -43,9 +45,17 @@ export interface ImagesConfig {
   storeBudgetBytes?: number;
 }
 
+/** DnsConfig configures the node resolver; without upstreams, names outside svc.berth get SERVFAIL. */
+export interface DnsConfig {
+  /** upstreams receive queries for names outside svc.berth (`ip` or `ip:port`, port 53 by default). */
+  upstreams: Upstream[];
+}
+
 /** AgentConfig is the whole config file, validated, with defaults filled in. */
 export interface AgentConfig extends RegistriesConfig {
   images: ImagesConfig;
+  /** dns is absent when the file has no dns section (no upstreams). */
+  dns?: DnsConfig;
 }
 
 /** DEFAULT_INSECURE_REGISTRIES are loopback hosts: plain HTTP there never leaves the machine. */
@@ -54,7 +64,8 @@ export const DEFAULT_INSECURE_REGISTRIES = ['localhost', '127.0.0.1', '::1', '[:
 /** ConfigError is a config file the agent refuses; main prints it and exits 2. */
 export class ConfigError extends Error {}
 
-const TOP_FIELDS = new Set(['registries', 'insecureRegistries', 'images']);
+const TOP_FIELDS = new Set(['registries', 'insecureRegistries', 'images', 'dns']);
+const DNS_FIELDS = new Set(['upstreams']);
 const IMAGE_FIELDS = new Set(['allowSetuid', 'maxLayerBytes', 'gcAfterSeconds', 'storeBudgetBytes']);
 const HOST_FIELDS = new Set(['insecure', 'username', 'password', 'caFile']);
 
@@ -105,7 +116,23 @@ export function parseAgentConfig(doc: unknown, file = 'config'): AgentConfig {
     }
     insecureRegistries = list as string[];
   }
-  return { registries, insecureRegistries, images: imagesConfig(doc.images, file) };
+  const dns = dnsConfig(doc.dns, file);
+  return { registries, insecureRegistries, images: imagesConfig(doc.images, file), ...(dns ? { dns } : {}) };
+}
+
+function dnsConfig(v: unknown, file: string): DnsConfig | undefined {
+  if (v === undefined) return undefined;
+  const where = `${file}: dns`;
+  if (!isObject(v)) throw new ConfigError(`${where} must be a mapping`);
+  rejectUnknown(v, DNS_FIELDS, where);
+  if (v.upstreams === undefined) return { upstreams: [] };
+  if (!Array.isArray(v.upstreams)) throw new ConfigError(`${where}.upstreams must be a list of ip or ip:port`);
+  const upstreams = v.upstreams.map((u: unknown) => {
+    const parsed = typeof u === 'string' ? parseUpstream(u) : undefined;
+    if (!parsed) throw new ConfigError(`${where}.upstreams: ${JSON.stringify(u)} is not an ip or ip:port`);
+    return parsed;
+  });
+  return { upstreams };
 }
 
 function imagesConfig(v: unknown, file: string): ImagesConfig {

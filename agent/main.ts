@@ -20,6 +20,9 @@ import { messageOf } from './errors.js';
 import { createExecHandler } from './exec.js';
 import { ConfigError, loadAgentConfig } from './config.js';
 import { BridgeNetwork } from './network/index.js';
+import { gatewayOf } from './network/ipam.js';
+import { DnsServer, namespaceIndex } from './dns/index.js';
+import { parseCidr } from '../common/cidr.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
 export const DEFAULT_GATEWAY = '127.0.0.1:7481';
@@ -118,6 +121,14 @@ async function main(): Promise<void> {
   const network = flags.network === 'bridge' ? new BridgeNetwork(flags.stateDir, log.child('network')) : undefined;
   const reconciler = new Reconciler({ runtime, images, log, ...(network ? { network } : {}), report: (s) => session?.report(s) });
   await reconciler.start();
+  // The node resolver answers on the bridge's address, so it starts once the subnet is known.
+  const dns = network ? new DnsServer({ upstreams: config.dns?.upstreams ?? [], namespaceOf: namespaceIndex(() => reconciler.statuses()), registry: metrics.registry, log: log.child('dns') }) : undefined;
+  const onSubnet = async (subnet: string, clusterCidr: string): Promise<void> => {
+    if (!network) return;
+    await network.setSubnet(subnet, clusterCidr);
+    const net = parseCidr(subnet);
+    if (dns && net) await dns.listen(gatewayOf(net)).catch((err: unknown) => log.error('dns not listening', { subnet, error: messageOf(err) }));
+  };
   collectImages(); // after re-adoption, so images of running containers count as in use
   session = new AgentSession({
     servers,
@@ -126,7 +137,11 @@ async function main(): Promise<void> {
     exec: createExecHandler(runtime, log.child('exec')),
     onConnectedChange: (up) => metrics.sessionConnected.set(up ? 1 : 0),
     onPeers: (peers) => void network?.setPeers(peers),
-    onSubnet: (subnet, clusterCidr) => void network?.setSubnet(subnet, clusterCidr).catch((err: unknown) => log.error('bridge set-up failed', { subnet, error: messageOf(err) })),
+    onEndpoints: (services) => {
+      dns?.setEndpoints(services);
+      void network?.setEndpoints(services);
+    },
+    onSubnet: (subnet, clusterCidr) => void onSubnet(subnet, clusterCidr).catch((err: unknown) => log.error('bridge set-up failed', { subnet, error: messageOf(err) })),
     register: async () => ({
       nodeName: flags.name,
       labels: flags.labels,
@@ -149,6 +164,7 @@ async function main(): Promise<void> {
     void (async () => {
       clearInterval(gcTimer);
       await session?.close();
+      await dns?.close();
       await Promise.race([reconciler.close(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       process.exit(0);

@@ -6,7 +6,7 @@
  */
 import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type TaskAssignment, type TaskStatus,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type ServiceEndpoints, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
@@ -44,6 +44,8 @@ export interface SessionOptions {
   onSubnet?: (subnet: string, clusterCidr: string) => void;
   /** onPeers receives the other nodes' subnets and addresses, the complete set each time. */
   onPeers?: (peers: Peer[]) => void;
+  /** onEndpoints receives every service's ready replicas cluster-wide, the complete set each time. */
+  onEndpoints?: (services: ServiceEndpoints[]) => void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -205,6 +207,9 @@ export class AgentSession {
               break;
             case 'peers':
               if (this.registered) this.opts.onPeers?.(m.value.peers);
+              break;
+            case 'endpoints':
+              if (this.registered) this.opts.onEndpoints?.(m.value.services);
               break;
             case 'execRequest':
               if (this.registered) void this.runExec(m.value);

@@ -27,6 +27,19 @@ export async function ip(args: string[], pid?: number): Promise<string> {
   }
 }
 
+/** ipBatch runs `ip -batch -` with lines on stdin (in the netns of pid if given): one exec for many changes. */
+export async function ipBatch(lines: readonly string[], pid?: number): Promise<void> {
+  const [file, argv] = pid === undefined ? ['ip', ['-batch', '-']] : ['nsenter', [`--net=/proc/${pid}/ns/net`, '--', 'ip', '-batch', '-']];
+  const pending = run(file, argv, { timeout: IP_TIMEOUT_MS });
+  pending.child.stdin?.end(`${lines.join('\n')}\n`);
+  try {
+    await pending;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${file} ${argv.join(' ')} [${lines.join('; ')}]: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
+  }
+}
+
 /** hostVethName is the host end's name for a container: short (IFNAMSIZ is 16) and stable per id. */
 export function hostVethName(id: string): string {
   return `vb${createHash('sha256').update(id).digest('hex').slice(0, 11)}`;
@@ -65,23 +78,31 @@ export interface ContainerLink {
 }
 
 /**
- * attachContainer makes a veth pair, moves one end into the container's netns as eth0 with the
- * address and a default route via the bridge, and enslaves the other to berth0. A leftover host
- * end from an earlier attempt is deleted first.
+ * attachContainer makes a veth pair whose container end is created inside the container's netns
+ * as eth0, enslaves the host end to berth0, and gives eth0 the address and a default route via
+ * the bridge: two `ip -batch` execs in all, since each exec costs milliseconds. A leftover host
+ * end from an earlier attempt is removed and the pair made again.
  */
-export async function attachContainer(l: ContainerLink): Promise<void> {
+export async function attachContainer(l: ContainerLink, hairpin = false): Promise<void> {
   const host = hostVethName(l.id);
-  const peer = `vc${host.slice(2)}`;
-  await detachContainer(l.id);
-  await ip(['link', 'add', host, 'mtu', String(l.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(l.mtu)]);
+  const hostSide = [
+    `link add ${host} mtu ${l.mtu} type veth peer name eth0 mtu ${l.mtu} netns ${l.pid}`,
+    `link set ${host} master ${BRIDGE_NAME} up`,
+    // A container reaching its own published port through the node address comes back out its own port.
+    ...(hairpin ? [`link set dev ${host} type bridge_slave hairpin on`] : []),
+  ];
+  await ipBatch(hostSide).catch(async (err: Error) => {
+    if (!/File exists/.test(err.message)) throw err;
+    await detachContainer(l.id);
+    await ipBatch(hostSide);
+  });
   try {
-    await ip(['link', 'set', peer, 'netns', String(l.pid)]);
-    await ip(['link', 'set', host, 'master', BRIDGE_NAME, 'up']);
-    await ip(['link', 'set', 'lo', 'up'], l.pid);
-    await ip(['link', 'set', peer, 'name', 'eth0'], l.pid);
-    await ip(['addr', 'add', `${l.address}/${l.prefixBits}`, 'dev', 'eth0'], l.pid);
-    await ip(['link', 'set', 'eth0', 'up'], l.pid);
-    await ip(['route', 'replace', 'default', 'via', l.gateway, 'dev', 'eth0'], l.pid);
+    await ipBatch([
+      'link set lo up',
+      `addr add ${l.address}/${l.prefixBits} dev eth0`,
+      'link set eth0 up',
+      `route replace default via ${l.gateway} dev eth0`,
+    ], l.pid);
   } catch (err) {
     await detachContainer(l.id);
     throw err;

@@ -4,10 +4,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { admitService, checkName, type AdmittedService, type ServiceBody } from '../objects/validation.js';
 import { SCALE_BODY_SCHEMA, SERVICE_BODY_SCHEMA } from '../objects/service-schema.js';
+import type { FieldError } from '../errors.js';
 import type { Service } from '../objects/types.js';
 import { isServiceKey, serviceKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { notFound, sendError } from './errors.js';
+import { portConflict } from './port-conflicts.js';
 
 /** APPLY_ATTEMPTS bounds create-or-replace retries when another writer races us. */
 export const APPLY_ATTEMPTS = 8;
@@ -35,6 +37,12 @@ function replaceSpec(cur: Service, a: AdmittedService): Service | undefined {
   };
 }
 
+/** checkPorts refuses a published port that collides with another service's ingress port (or vice versa). */
+async function checkPorts(store: Store, a: AdmittedService): Promise<FieldError | undefined> {
+  if (!(a.spec.template.ports ?? []).some((p) => p.hostPort)) return undefined;
+  return portConflict(a.spec, a, (await store.list<Service>('services/', isServiceKey)).items);
+}
+
 /** registerServiceRoutes adds the service routes to app. */
 export function registerServiceRoutes(app: FastifyInstance, store: Store): void {
   app.get('/v1/services', async () => ({ items: (await store.list<Service>('services/', isServiceKey)).items }));
@@ -51,6 +59,8 @@ export function registerServiceRoutes(app: FastifyInstance, store: Store): void 
     const admitted = admitService(req.body, { namespace: req.params.ns });
     if (!admitted.ok) return sendError(reply, admitted.error);
     const a = admitted.value;
+    const clash = await checkPorts(store, a);
+    if (clash) return sendError(reply, clash);
     const r = await store.create(serviceKey(a.namespace, a.name), newService(a));
     if (!r.ok) return sendError(reply, { code: 'BERTH_ERR_ALREADY_EXISTS', field: 'metadata.name', message: `service "${a.namespace}/${a.name}" already exists` });
     return reply.code(201).send(r.object);
@@ -60,6 +70,8 @@ export function registerServiceRoutes(app: FastifyInstance, store: Store): void 
     const admitted = admitService(req.body, { namespace: req.params.ns, name: req.params.name });
     if (!admitted.ok) return sendError(reply, admitted.error);
     const a = admitted.value;
+    const clash = await checkPorts(store, a);
+    if (clash) return sendError(reply, clash);
     const key = serviceKey(a.namespace, a.name);
     for (let i = 0; i < APPLY_ATTEMPTS; i++) {
       const cur = await store.get<Service>(key);

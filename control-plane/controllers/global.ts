@@ -12,7 +12,7 @@
 import { matches, parseConstraint, type Constraint } from '../objects/constraints.js';
 import { isNodeReady } from '../objects/conditions.js';
 import type { Node, Service, Task } from '../objects/types.js';
-import { filterPorts } from '../scheduler/filter-ports.js';
+import { filterPorts, hostPortKeys } from '../scheduler/filter-ports.js';
 import { filterResources } from '../scheduler/filter-resources.js';
 import type { NodeInfo, TaskRequest } from '../scheduler/types.js';
 
@@ -53,7 +53,7 @@ export function globalRequest(svc: Service): TaskRequest {
   return {
     key: '', name: '', service: `${svc.metadata.namespace}/${svc.metadata.name}`,
     resources: { cpu: r.cpu ?? 0, memory: r.memory ?? 0, pids: r.pids ?? 0 },
-    hostPorts: (svc.spec.template.ports ?? []).filter((p) => p.hostPort).map((p) => `${p.hostPort}/${p.protocol}`),
+    hostPorts: hostPortKeys(svc.spec.template.ports),
     constraints: [], strategy: 'spread',
   };
 }

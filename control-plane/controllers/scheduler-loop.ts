@@ -7,6 +7,7 @@ import type { Logger } from '../../common/log.js';
 import { parseConstraint, type Constraint } from '../objects/constraints.js';
 import { isNodeReady, TERMINAL_PHASES } from '../objects/conditions.js';
 import type { Task } from '../objects/types.js';
+import { hostPortKeys } from '../scheduler/filter-ports.js';
 import { schedule } from '../scheduler/schedule.js';
 import type { NodeInfo, Snapshot, TaskRequest } from '../scheduler/types.js';
 import { serviceKey, taskKey } from '../store/keys.js';
@@ -49,7 +50,7 @@ export function buildSnapshot(inf: Informers): Snapshot {
         const svc = `${t.metadata.namespace}/${t.spec.service}`;
         info.tasksByService.set(svc, (info.tasksByService.get(svc) ?? 0) + 1);
       }
-      for (const p of t.spec.template.ports ?? []) if (p.hostPort) info.hostPorts.add(`${p.hostPort}/${p.protocol}`);
+      for (const p of hostPortKeys(t.spec.template.ports)) info.hostPorts.add(p);
     }
     return info;
   });
@@ -98,7 +99,7 @@ export class SchedulerLoop {
       name: t.metadata.name,
       service: `${ns}/${t.spec.service}`,
       resources: { cpu: r.cpu ?? 0, memory: r.memory ?? 0, pids: r.pids ?? 0 },
-      hostPorts: (t.spec.template.ports ?? []).filter((p) => p.hostPort).map((p) => `${p.hostPort}/${p.protocol}`),
+      hostPorts: hostPortKeys(t.spec.template.ports),
       constraints,
       spread: placement?.spread,
       strategy: placement?.strategy ?? 'spread',

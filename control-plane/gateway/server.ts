@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { Session } from './session.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
 import type { SubnetAllocator } from '../network/subnets.js';
+import { EndpointsFeed } from '../network/endpoints.js';
 
 /** GATEWAY_SHUTDOWN_GRACE_MS is how long open streams get to finish before a forced shutdown. */
 export const GATEWAY_SHUTDOWN_GRACE_MS = 2_000;
@@ -39,6 +40,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const sessions = new Map<string, Session>();
   const open = new Set<Session>();
   const server = new Server();
+  // One computation of the cluster's ready replicas per change, shared by every session.
+  const endpoints = new EndpointsFeed(opts.inf);
   const impl: AgentGatewayServer = {
     session: (call) => {
       const s: Session = new Session(call, {
@@ -47,7 +50,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         inf: opts.inf,
         log: opts.log,
         leaseTtlSeconds: opts.leaseTtlSeconds,
-        ...(opts.subnets ? { subnets: opts.subnets } : {}),
+        ...(opts.subnets ? { subnets: opts.subnets, endpoints } : {}),
         claim: (node, session) => {
           const old = sessions.get(node);
           sessions.set(node, session);

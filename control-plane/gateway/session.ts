@@ -16,6 +16,7 @@ import type { Node, Task } from '../objects/types.js';
 import { nodeKey, nodeLeaseKey, taskKey } from '../store/keys.js';
 import type { SubnetAllocator } from '../network/subnets.js';
 import { peersOf } from '../network/peers.js';
+import type { EndpointsFeed, EndpointsSnapshot } from '../network/endpoints.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
@@ -34,6 +35,8 @@ export interface SessionDeps {
   leaseTtlSeconds: number;
   /** subnets allocates node subnets (issue 6); absent: nodes get none and containers no address. */
   subnets?: SubnetAllocator;
+  /** endpoints is the gateway's one feed of every service's ready replicas (DNS, routing mesh). */
+  endpoints?: EndpointsFeed;
   /** claim registers this session as the node's current one, replacing (closing) an older one. */
   claim(node: string, s: Session): void;
   release(node: string, s: Session): void;
@@ -49,7 +52,9 @@ export class Session {
   private pushTimer: NodeJS.Timeout | undefined;
   private lastPushed = '';
   private lastPeers = '';
+  private lastEndpoints = '';
   private unsubscribeNodes: (() => void) | undefined;
+  private unsubscribeEndpoints: (() => void) | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly execs = new ExecCalls();
 
@@ -93,6 +98,7 @@ export class Session {
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.unsubscribe?.();
     this.unsubscribeNodes?.();
+    this.unsubscribeEndpoints?.();
     this.lease?.release();
     if (this.nodeName) {
       this.deps.release(this.nodeName, this);
@@ -145,7 +151,16 @@ export class Session {
       // Routes to other nodes' subnets follow node changes (a new node, a changed address).
       this.unsubscribeNodes = this.deps.inf.nodes.onChange(() => this.pushPeers());
       this.pushPeers();
+      // Every agent gets the cluster-wide set (DNS, routing mesh), computed once for all sessions.
+      this.unsubscribeEndpoints = this.deps.endpoints?.subscribe((e) => this.pushEndpoints(e));
     }
+  }
+
+  /** pushEndpoints sends the services' ready replicas when they differ from what was last sent. */
+  private pushEndpoints(e: EndpointsSnapshot): void {
+    if (this.closed || e.encoded === this.lastEndpoints) return;
+    this.lastEndpoints = e.encoded;
+    this.send({ msg: { $case: 'endpoints', value: { services: e.services } } });
   }
 
   /** pushPeers sends the other nodes' subnets when they differ from what was last sent. */

@@ -5,12 +5,13 @@
 import { applyBench } from './apply.js';
 import { densityBench } from './density.js';
 import { imagesBench } from './images.js';
+import { networkBench } from './network.js';
 import { FlagError, type Bench } from './report.js';
 import { runtimeBench } from './runtime.js';
 import { schedulerBench } from './scheduler.js';
 
 /** BENCHES lists every benchmark by name. */
-const BENCHES: Bench[] = [runtimeBench, densityBench, applyBench, imagesBench, schedulerBench];
+const BENCHES: Bench[] = [runtimeBench, densityBench, applyBench, imagesBench, schedulerBench, networkBench];
 
 function listBenches(): string {
   const lines = BENCHES.map((b) => `  ${b.name.padEnd(10)} ${b.summary}\n  ${' '.repeat(10)} usage: ${b.usage}`);

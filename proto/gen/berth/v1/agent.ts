@@ -92,8 +92,9 @@ export interface ServiceEndpoints {
 }
 
 /**
- * Endpoints is the complete cluster-wide set (level-triggered: a service absent from it has no
- * ready replica). Pushed after RegisterAck and whenever a task's readiness or address changes.
+ * Endpoints is the complete cluster-wide set (level-triggered): every service, with ips empty
+ * when it has no ready replica; a service absent from it does not exist. Pushed after
+ * RegisterAck and whenever a task's readiness or address or a service changes.
  */
 export interface Endpoints {
   services: ServiceEndpoints[];

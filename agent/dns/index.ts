@@ -1,0 +1,5 @@
+/** The node resolver for containers (issue 6): codec, answers, server. */
+export { DnsServer, type DnsServerOptions } from './server.js';
+export { DNS_PORT, parseUpstream, type Upstream } from './upstream.js';
+export { CLUSTER_DOMAIN } from './answer.js';
+export { namespaceIndex } from './sources.js';
