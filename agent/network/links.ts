@@ -58,11 +58,24 @@ export async function uplinkMtu(): Promise<number> {
   }
 }
 
-/** ensureBridge creates berth0 (if missing) with gateway/prefix as its address, up. Idempotent. */
+/**
+ * bridgeMac is berth0's fixed MAC, locally administered and derived from the gateway address.
+ * A bridge without a set address takes the lowest MAC of its ports, so removing one container's
+ * veth could change it under the other containers' ARP caches and cut them off from the gateway
+ * (their DNS server) until those entries expire.
+ */
+export function bridgeMac(gateway: string): string {
+  const octets = gateway.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
+  return ['02', 'b0', ...octets].join(':');
+}
+
+/** ensureBridge creates berth0 (if missing) with gatewayCidr as its address and a fixed MAC, up. Idempotent. */
 export async function ensureBridge(gatewayCidr: string, mtu: number): Promise<void> {
-  await ip(['link', 'add', BRIDGE_NAME, 'mtu', String(mtu), 'type', 'bridge']).catch((err: Error) => {
+  const mac = bridgeMac(gatewayCidr.split('/')[0]!);
+  await ip(['link', 'add', BRIDGE_NAME, 'address', mac, 'mtu', String(mtu), 'type', 'bridge']).catch((err: Error) => {
     if (!/File exists/.test(err.message)) throw err;
   });
+  await ip(['link', 'set', BRIDGE_NAME, 'address', mac]);
   await ip(['addr', 'replace', gatewayCidr, 'dev', BRIDGE_NAME]);
   await ip(['link', 'set', BRIDGE_NAME, 'up']);
 }
