@@ -7,9 +7,10 @@
  * is still running registers again on its next reconnect, as a kubelet does.
  */
 import type { FastifyInstance } from 'fastify';
-import { getCondition, TERMINAL_PHASES } from '../objects/conditions.js';
+import { lostTaskOp, tasksToMarkLost } from '../controllers/node-lifecycle.js';
+import { getCondition } from '../objects/conditions.js';
 import type { Node, Task } from '../objects/types.js';
-import { nodeKey, taskKey } from '../store/keys.js';
+import { nodeKey } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
 import { notFound, sendError } from './errors.js';
 
@@ -24,12 +25,7 @@ export interface NodeRemoval {
 
 /** lostOnRemoval is the update marking every unfinished task of the node lost (pure). */
 export function lostOnRemoval(tasks: readonly Task[], node: string, now: string): WriteOp[] {
-  return tasks.filter((t) => t.spec.nodeName === node && !TERMINAL_PHASES.has(t.status.phase)).map((t) => ({
-    type: 'update',
-    key: taskKey(t.metadata.namespace!, t.spec.service, t.metadata.name),
-    object: { ...structuredClone(t), status: { ...structuredClone(t.status), phase: 'lost', reason: NODE_DELETED_REASON, message: `node ${node} was removed from the cluster`, finishedAt: now } } as Task,
-    expectedRevision: t.metadata.resourceVersion!,
-  }));
+  return tasksToMarkLost(tasks.filter((t) => t.spec.nodeName === node)).map((t) => lostTaskOp(t, NODE_DELETED_REASON, `node ${node} was removed from the cluster`, now));
 }
 
 /** registerNodeRemoval adds DELETE /v1/nodes/:name[?force=true]. */

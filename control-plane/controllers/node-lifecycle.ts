@@ -30,6 +30,16 @@ export function tasksToMarkLost(tasks: readonly Task[]): Task[] {
   return tasks.filter((t) => !TERMINAL_PHASES.has(t.status.phase));
 }
 
+/** lostTaskOp is the compare-and-swap update marking one task lost, with why, at `now` (pure). */
+export function lostTaskOp(t: Task, reason: string, message: string, now: string): WriteOp {
+  return {
+    type: 'update',
+    key: taskKey(t.metadata.namespace!, t.spec.service, t.metadata.name),
+    object: { ...structuredClone(t), status: { ...structuredClone(t.status), phase: 'lost', reason, message, finishedAt: now } } as Task,
+    expectedRevision: t.metadata.resourceVersion!,
+  };
+}
+
 /** NodeLifecycleController owns the node-name work queue. */
 export class NodeLifecycleController {
   readonly queue: WorkQueue;
@@ -94,12 +104,7 @@ export class NodeLifecycleController {
       return undefined;
     }
     const now = new Date().toISOString();
-    const ops: WriteOp[] = victims.map((t) => ({
-      type: 'update',
-      key: taskKey(t.metadata.namespace!, t.spec.service, t.metadata.name),
-      object: { ...structuredClone(t), status: { ...structuredClone(t.status), phase: 'lost', reason: NODE_LOST_REASON, message: `node ${name} has not been Ready since ${notReadySince}`, finishedAt: now } } as Task,
-      expectedRevision: t.metadata.resourceVersion!,
-    }));
+    const ops = victims.map((t) => lostTaskOp(t, NODE_LOST_REASON, `node ${name} has not been Ready since ${notReadySince}`, now));
     const results = await this.store.commit(ops);
     const failed = results.filter((r) => !r.ok).length;
     this.log.info('node lost: tasks marked lost', { node: name, tasks: ops.length - failed, failed });
