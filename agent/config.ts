@@ -1,8 +1,10 @@
 /**
- * The agent's config file (`berth-agent --config FILE`, JSON or YAML). Today it holds registry
- * settings; flags stay the place for addresses and paths.
+ * The agent's config file (`berth-agent --config FILE`, JSON or YAML). Its keys are the agent's
+ * long flag names (`server:`, `state-dir:`, ..., applied by common/config-file.ts) beside the
+ * sections below, which have no flag: registry settings, the image store and the node resolver.
  *
  * ```yaml
+ * server: 10.0.0.1:7481
  * registries:
  *   registry.local:5000: { insecure: true }
  *   ghcr.io: { username: bot, password: s3cret, caFile: /etc/berth/ghcr-ca.pem }
@@ -11,9 +13,6 @@
  * dns: { upstreams: [10.0.0.2, "10.0.0.3:5353"] }
  * ```
  */
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
-import { messageOf } from './errors.js';
 import { parseUpstream, type Upstream } from './dns/upstream.js';
 
 /** RegistryHostConfig is what the agent knows about one registry host (`host[:port]`). */
@@ -64,7 +63,13 @@ export const DEFAULT_INSECURE_REGISTRIES = ['localhost', '127.0.0.1', '::1', '[:
 /** ConfigError is a config file the agent refuses; main prints it and exits 2. */
 export class ConfigError extends Error {}
 
-const TOP_FIELDS = new Set(['registries', 'insecureRegistries', 'images', 'dns']);
+/** DEFAULT_AGENT_CONFIG_FILE is read when `--config` is not given and it exists. */
+export const DEFAULT_AGENT_CONFIG_FILE = '/etc/berth/agent.yaml';
+
+/** AGENT_CONFIG_SECTIONS are the config file's top-level keys that are not flags. */
+export const AGENT_CONFIG_SECTIONS: readonly string[] = ['registries', 'insecureRegistries', 'images', 'dns'];
+
+const TOP_FIELDS = new Set(AGENT_CONFIG_SECTIONS);
 const DNS_FIELDS = new Set(['upstreams']);
 const IMAGE_FIELDS = new Set(['allowSetuid', 'maxLayerBytes', 'gcAfterSeconds', 'storeBudgetBytes']);
 const HOST_FIELDS = new Set(['insecure', 'username', 'password', 'caFile']);
@@ -152,23 +157,4 @@ function imagesConfig(v: unknown, file: string): ImagesConfig {
     out[f] = n;
   }
   return out;
-}
-
-/** loadAgentConfig reads FILE (JSON or YAML); with no file it returns the defaults. */
-export async function loadAgentConfig(file?: string): Promise<AgentConfig> {
-  if (file === undefined) return parseAgentConfig({});
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${file}: ${messageOf(err)}`);
-  }
-  let doc: unknown;
-  try {
-    // YAML is a superset of JSON, so one parser reads both.
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid YAML or JSON: ${messageOf(err)}`);
-  }
-  return parseAgentConfig(doc, file);
 }

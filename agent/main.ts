@@ -6,19 +6,22 @@
  * is parented by its shim, and the next agent re-adopts them.
  */
 import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { createRuntime } from './runtime/index.js';
 import { IMAGE_GC_INTERVAL_MS, ImageStore } from './images/index.js';
 import { LABEL_IMAGE_DIGEST } from './reconciler-spec.js';
 import { Reconciler } from './reconciler.js';
 import { AgentSession } from './session.js';
+import { NodeIdentity } from './pki.js';
 import { createAgentMetrics, parseListen, startMetricsServer } from './metrics/index.js';
 import { berthVersion } from '../common/version.js';
 import { firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
 import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
 import { createExecHandler } from './exec.js';
-import { ConfigError, loadAgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
+import { settleAgentConfig } from './config-check.js';
 import { BridgeNetwork } from './network/index.js';
 import { gatewayOf } from './network/ipam.js';
 import { DnsServer, namespaceIndex } from './dns/index.js';
@@ -40,7 +43,10 @@ interface Flags {
   cgroupParent: string;
   metricsListen: string;
   advertiseAddress?: string;
+  joinToken?: string;
+  joinTokenFile?: string;
   config?: string;
+  checkConfig?: boolean;
   network: 'bridge' | 'none';
   logLevel: LogLevel;
 }
@@ -55,7 +61,7 @@ function option<T>(parse: (s: string) => T): (s: string) => T {
   };
 }
 
-function parseFlags(argv: string[]): Flags {
+function parseFlags(argv: string[]): { flags: Flags; config: AgentConfig } {
   const program = new Command('berth-agent')
     .description('berth node agent: runs this node\'s tasks as containers')
     .version(berthVersion())
@@ -65,11 +71,14 @@ function parseFlags(argv: string[]): Flags {
     .option('--state-dir <dir>', 'state directory (containers/, images/)', '/var/lib/berth')
     .option('--cgroup-parent <path>', 'cgroup parent for containers', 'berth')
     .option('--metrics-listen <addr:port>', 'metrics listen address', '0.0.0.0:9480')
-    .option('--config <file>', 'agent config file, JSON or YAML (registries: credentials, insecure hosts, CA files)')
+    .option('--config <file>', 'agent config file, YAML or JSON: flag values (keys the long flag names; flags given here win) and registries, images, dns (default: /etc/berth/agent.yaml if it exists)')
+    .option('--check-config', 'check the flags and config file without starting anything; print "config OK: FILE" or each problem; exit 0 or 1')
     .option('--network <mode>', 'container networking: bridge (berth0, an address per container) or none (loopback only)', option((s) => {
       if (s !== 'bridge' && s !== 'none') throw new Error(`unknown network mode ${s}`);
       return s;
     }), 'bridge')
+    .option('--join-token <token>', 'join token (berth token create --role agent); needed only until the node has a certificate')
+    .option('--join-token-file <file>', 'read the join token from this file (keeps it out of the process list)')
     .option('--advertise-address <ip>', 'address registered for this node (default: first non-loopback IPv4)')
     .option('--log-level <level>', 'debug|info|warn|error', option((s) => {
       if (!isLogLevel(s)) throw new Error(`unknown log level ${s}`);
@@ -77,18 +86,22 @@ function parseFlags(argv: string[]): Flags {
     }), 'info')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .parse(argv);
-  return program.opts<Flags>();
+  const config = settleAgentConfig(program); // exits on --check-config or a bad file
+  return { flags: program.opts<Flags>(), config };
+}
+
+/** readJoinToken takes --join-token, else the contents of --join-token-file, else none. */
+function readJoinToken(flags: Flags): string | undefined {
+  if (flags.joinToken) return flags.joinToken.trim();
+  if (!flags.joinTokenFile) return undefined;
+  return readFileSync(flags.joinTokenFile, 'utf8').trim();
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv);
-  const config = await loadAgentConfig(flags.config).catch((err: unknown) => {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`berth-agent: ${err.message}\n`);
-    process.exit(2);
-  });
+  const { flags, config } = parseFlags(process.argv);
   const log = createLogger(flags.logLevel);
-  const servers = flags.server.split(',').map((s) => s.trim()).filter(Boolean);
+  // Servers may be written as https://HOST:PORT (as the README shows) or HOST:PORT.
+  const servers = flags.server.split(',').map((s) => s.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '')).filter(Boolean);
   const listen = parseListen(flags.metricsListen);
   const advertise = flags.advertiseAddress ?? firstNonLoopbackIPv4() ?? '127.0.0.1';
 
@@ -130,8 +143,10 @@ async function main(): Promise<void> {
     if (dns && net) await dns.listen(gatewayOf(net)).catch((err: unknown) => log.error('dns not listening', { subnet, error: messageOf(err) }));
   };
   collectImages(); // after re-adoption, so images of running containers count as in use
+  const identity = new NodeIdentity({ stateDir: flags.stateDir, nodeName: flags.name, joinToken: readJoinToken(flags), log: log.child('pki') });
   session = new AgentSession({
     servers,
+    identity,
     log,
     tasks: reconciler,
     exec: createExecHandler(runtime, log.child('exec')),

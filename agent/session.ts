@@ -4,11 +4,12 @@
  * task status flows up (a full report after each registration, then changes). On any stream
  * error or end it reconnects with capped, jittered exponential backoff, rotating through servers.
  */
-import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import type { ChannelCredentials, ClientDuplexStream } from '@grpc/grpc-js';
 import {
   AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type ServiceEndpoints, type TaskAssignment, type TaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
+import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../common/grpc-limits.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import type { TaskStatusView } from './reconciler-status.js';
 import type { ExecHandler } from './exec.js';
@@ -38,7 +39,8 @@ export interface SessionOptions {
   /** exec answers ExecRequests; without it they are refused with BERTH_ERR_EXEC_FAILED. */
   exec?: ExecHandler;
   log?: Logger;
-  credentials?: ChannelCredentials;
+  /** identity supplies the mTLS credentials of each connection and renews the node certificate. */
+  identity: SessionIdentity;
   onConnectedChange?: (connected: boolean) => void;
   /** onSubnet receives the node's container subnet (and the cluster CIDR) from each RegisterAck that carries one. */
   onSubnet?: (subnet: string, clusterCidr: string) => void;
@@ -48,6 +50,22 @@ export interface SessionOptions {
   onEndpoints?: (services: ServiceEndpoints[]) => void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+}
+
+/** RENEW_RETRY_MS is the wait before asking again after a refused or unanswered renewal. */
+export const RENEW_RETRY_MS = 60_000;
+/** REFUSALS_THAT_DROP_THE_CERTIFICATE end the node's identity: it must join again. */
+const REFUSALS_THAT_DROP_THE_CERTIFICATE = new Set(['BERTH_ERR_CERTIFICATE_REVOKED', 'BERTH_ERR_CERTIFICATE_REQUIRED']);
+
+/** SessionIdentity is the node's certificate as the session uses it (agent/pki.ts's NodeIdentity). */
+export interface SessionIdentity {
+  /** channel returns credentials for the next connection, joining first if there is no certificate. */
+  channel(servers: string[]): Promise<ChannelCredentials>;
+  renewDueInMs(): number;
+  renewalRequest(): Promise<string>;
+  renewed(certPem: string): void;
+  /** forget drops a certificate the cluster refused for good. */
+  forget(): void;
 }
 
 /** backoffDelayMs is attempt n's delay: initial·2ⁿ capped at max, times a jitter factor in [0.5, 1). */
@@ -163,14 +181,28 @@ export class AgentSession {
   /** attempt runs one stream to its end; it resolves true if the session got registered. */
   private async attempt(server: string): Promise<boolean> {
     const register = await this.opts.register();
-    const client = new AgentGatewayClient(server, this.opts.credentials ?? credentials.createInsecure(), {
+    // Servers are tried in turn; a join (no certificate yet) may use any of them.
+    const channel = await this.opts.identity.channel([server, ...this.opts.servers.filter((s) => s !== server)]);
+    const client = new AgentGatewayClient(server, channel, {
       'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
       'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
       'grpc.keepalive_permit_without_calls': 1,
+      // Every serving certificate names SERVING_DNS_NAME; checking it (rather than the dialled IP,
+      // which TLS's server name may not carry) lets agents reach the gateway by any address.
+      'grpc.ssl_target_name_override': GATEWAY_TLS_NAME,
+      ...AGENT_SESSION_CHANNEL_OPTIONS,
     });
     const call = client.session();
     this.call = call;
     let heartbeat: NodeJS.Timeout | undefined;
+    let renewal: NodeJS.Timeout | undefined;
+    const scheduleRenewal = (delayMs: number): void => {
+      if (renewal) clearTimeout(renewal);
+      renewal = setTimeout(() => void this.opts.identity.renewalRequest().then(
+        (csr) => this.send({ msg: { $case: 'renewCertificate', value: { csr } } }),
+        (err: unknown) => this.log.warn('cannot make a renewal request', { error: messageOf(err) }),
+      ).finally(() => scheduleRenewal(RENEW_RETRY_MS)), Math.min(Math.max(delayMs, 0), 2 ** 31 - 1));
+    };
     let wasRegistered = false;
     const registerTimer = setTimeout(() => {
       this.log.warn('no RegisterAck in time; retrying', { server, timeoutMs: REGISTER_TIMEOUT_MS });
@@ -198,8 +230,21 @@ export class AgentSession {
               if (m.value.podSubnet) this.opts.onSubnet?.(m.value.podSubnet, m.value.clusterCidr);
               heartbeat = setInterval(() => this.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), every);
               this.send({ msg: { $case: 'taskStatus', value: { tasks: this.opts.tasks.statuses().map(toProtoStatus), full: true } } });
+              scheduleRenewal(this.opts.identity.renewDueInMs());
               break;
             }
+            case 'certificateIssued':
+              if (m.value.error) {
+                this.log.warn('the gateway refused to renew the node certificate', { error: m.value.error });
+                break;
+              }
+              try {
+                this.opts.identity.renewed(m.value.certificate);
+                scheduleRenewal(this.opts.identity.renewDueInMs());
+              } catch (err) {
+                this.log.error('renewed certificate not stored', { error: messageOf(err) });
+              }
+              break;
             case 'desiredTasks':
               if (!this.registered) break;
               this.log.debug('desired tasks', { count: m.value.tasks.length });
@@ -216,6 +261,13 @@ export class AgentSession {
               break;
             case 'error':
               this.log.error('gateway refused the session', { code: m.value.code, message: m.value.message });
+              if (REFUSALS_THAT_DROP_THE_CERTIFICATE.has(m.value.code)) {
+                // Revoked (the node was deleted) or expired: the certificate is worthless and a
+                // configured token joins anew. A deleted node also stops its tasks, as a node
+                // removed from a Swarm does; an expired one keeps them running meanwhile.
+                this.opts.identity.forget();
+                if (m.value.code === 'BERTH_ERR_CERTIFICATE_REVOKED') this.opts.tasks.setDesired([]);
+              }
               call.cancel();
               break;
           }
@@ -228,6 +280,7 @@ export class AgentSession {
     } finally {
       clearTimeout(registerTimer);
       if (heartbeat) clearInterval(heartbeat);
+      if (renewal) clearTimeout(renewal);
       if (this.registered) this.opts.onConnectedChange?.(false);
       this.registered = false;
       this.pending.clear();

@@ -6,6 +6,9 @@ import { killEmbeddedEtcdsSync } from './etcd/embedded.js';
 import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { startControlPlane, type ControlPlane } from './server.js';
 import { berthVersion } from '../common/version.js';
+import { DURATION_SYNTAX, parseDuration } from '../common/duration.js';
+import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from './security/audit.js';
+import { DEFAULT_CONTROL_PLANE_CONFIG_FILE, settleControlPlaneConfig } from './config-check.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -17,6 +20,16 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return n;
+}
+
+function duration(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 10_000) throw new InvalidArgumentError(`must be ${DURATION_SYNTAX}, at least 10s`);
+  return ms;
+}
+
+function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
 function level(v: string): LogLevel {
@@ -37,14 +50,26 @@ const program = new Command('berth-control-plane')
   .option('--node-lost-grace <seconds>', 'how long a node stays not Ready before its tasks are marked lost and replaced', positiveInt, 15)
   .option('--leader-lease-ttl <seconds>', 'leader election lease TTL (HA: takeover after a leader dies takes about this long)', positiveInt, 2)
   .option('--cluster-cidr <cidr>', 'IPv4 range node subnets (a /24 each) are allocated from', '10.244.0.0/16')
-  .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel);
+  .option('--advertise-address <names>', 'extra addresses or DNS names clients dial the API and gateway by, comma-separated (the serving certificate covers them; a wildcard --listen already covers every local address)', list, [] as string[])
+  .option('--sealing-key-file <file>', 'key file sealing the cluster CA key in etcd; made on the first start; copy it to every control-plane replica (default <data-dir>/sealing.key)')
+  .option('--admin-config <file>', 'where the first start writes the admin berth config (default <data-dir>/admin.config)')
+  .option('--node-cert-ttl <duration>', 'lifetime of node certificates; agents renew them at two thirds', duration, 24 * 3600_000)
+  .option('--audit-log <file>', 'audit log, one JSON line per change, exec, logs and refusal (default <data-dir>/audit.log)')
+  .option('--audit-max-bytes <n>', 'rotate the audit log when it would pass this size', positiveInt, DEFAULT_AUDIT_MAX_BYTES)
+  .option('--audit-max-files <n>', 'rotated audit files kept', positiveInt, DEFAULT_AUDIT_MAX_FILES)
+  .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel)
+  .option('--config <file>', `YAML or JSON file of flag values, keys the long flag names; flags given here win (default: ${DEFAULT_CONTROL_PLANE_CONFIG_FILE} if it exists)`)
+  .option('--check-config', 'check the flags and config file without starting anything; print "config OK: FILE" or each problem; exit 0 or 1');
 
 program.parse();
+settleControlPlaneConfig(program); // applies the config file; exits on --check-config or a bad file
 const o = program.opts<{
   listen: string; gatewayListen: string; etcd?: string; dataDir: string;
   etcdClientPort: number; etcdPeerPort: number; nodeLeaseTtl: number; leaderLeaseTtl: number; logLevel: LogLevel;
   nodeLostGrace: number;
   clusterCidr: string;
+  advertiseAddress: string[]; sealingKeyFile?: string; adminConfig?: string; nodeCertTtl: number;
+  auditLog?: string; auditMaxBytes: number; auditMaxFiles: number;
 }>();
 const log = createLogger(o.logLevel);
 
@@ -82,6 +107,13 @@ try {
     nodeLostGraceSeconds: o.nodeLostGrace,
     clusterCidr: o.clusterCidr,
     leaderLeaseTtlSeconds: o.leaderLeaseTtl,
+    advertiseAddresses: o.advertiseAddress,
+    sealingKeyFile: o.sealingKeyFile,
+    adminConfig: o.adminConfig,
+    nodeCertTtlMs: o.nodeCertTtl,
+    auditLog: o.auditLog,
+    auditMaxBytes: o.auditMaxBytes,
+    auditMaxFiles: o.auditMaxFiles,
     log,
   });
   if (exiting) await cp.stop();

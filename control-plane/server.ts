@@ -14,6 +14,15 @@ import { startInformers, type Informers } from './store/informers.js';
 import { Store } from './store/store.js';
 import { DEFAULT_CLUSTER_CIDR, SubnetAllocator } from './network/subnets.js';
 import { noop } from 'cockatiel';
+import { auditLogPath, auditRefusal, AuditLog } from './security/audit.js';
+import { Authenticator } from './security/authentication.js';
+import { bootstrapAdmin } from './security/bootstrap.js';
+import { ClusterCa, DEFAULT_NODE_CERT_TTL_MS } from './security/pki.js';
+import { ServingCertificate } from './security/serving-certificate.js';
+import { servingNames } from './security/serving-names.js';
+import { Tokens } from './security/tokens.js';
+import { BerthError } from './errors.js';
+import { ETCD_CLIENT_CHANNEL_OPTIONS } from '../common/grpc-limits.js';
 
 /** ControlPlaneOptions mirrors berth-control-plane's flags. */
 export interface ControlPlaneOptions {
@@ -33,6 +42,18 @@ export interface ControlPlaneOptions {
   nodeLostGraceSeconds?: number;
   /** clusterCidr is where node subnets come from (default 10.244.0.0/16, a /24 per node). */
   clusterCidr?: string;
+  /** advertiseAddresses are extra names and addresses clients dial the API and gateway by (serving certificate SANs). */
+  advertiseAddresses?: string[];
+  /** sealingKeyFile seals the CA key in etcd (default <dataDir>/sealing.key); every replica needs the same file. */
+  sealingKeyFile?: string;
+  /** adminConfig is where the first start writes the admin berth config (default <dataDir>/admin.config). */
+  adminConfig?: string;
+  /** nodeCertTtlMs is the lifetime of node certificates (default 24 h). */
+  nodeCertTtlMs?: number;
+  /** auditLog is the audit file (default <dataDir>/audit.log), rotated at auditMaxBytes keeping auditMaxFiles. */
+  auditLog?: string;
+  auditMaxBytes?: number;
+  auditMaxFiles?: number;
   logLevel?: LogLevel;
   log?: Logger;
 }
@@ -44,6 +65,10 @@ export interface ControlPlane {
   etcdEndpoints: string[];
   /** etcdPid is the embedded etcd's pid, when embedded. */
   etcdPid?: number;
+  /** caCertificate is the cluster CA (PEM) every client must trust. */
+  caCertificate: string;
+  /** adminConfig is the admin config file's path (written on the cluster's first start). */
+  adminConfig: string;
   /** isLeader tells whether this replica currently runs the controllers (HA election). */
   isLeader(): boolean;
   stop(): Promise<void>;
@@ -83,20 +108,44 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     // etcd3's default per-host circuit breaker opens for 5 s after 3 failures; with one endpoint
     // there is no other host to fail over to, so it only turns a blip into a 5 s outage.
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000, ...(endpoints.length === 1 ? { faultHandling: { host: () => noop } } : {}) });
+    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000, grpcOptions: ETCD_CLIENT_CHANNEL_OPTIONS, ...(endpoints.length === 1 ? { faultHandling: { host: () => noop } } : {}) });
     cleanups.push(async () => client.close());
     const store = new Store(client);
     const inf: Informers = await startInformers(client, store, log.child('cache'));
     cleanups.push(() => inf.stop());
-    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
-      subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR) });
-    cleanups.push(() => gateway.stop());
-    const api = buildApi(store, log.child('api'), gateway, gateway);
+    const security = log.child('security');
+    let ca: ClusterCa;
+    try {
+      ({ ca } = await ClusterCa.loadOrCreate(store, opts.sealingKeyFile ?? join(opts.dataDir, 'sealing.key'), security));
+    } catch (err) {
+      throw new BerthError('BERTH_ERR_CA_KEY', (err as Error).message, { cause: err });
+    }
+    const tokens = new Tokens(store, inf.tokens);
+    const audit = new AuditLog({ path: opts.auditLog ?? auditLogPath(opts.dataDir), maxBytes: opts.auditMaxBytes, maxFiles: opts.auditMaxFiles, log: log.child('audit') });
+    cleanups.push(() => audit.close());
     const { host, port } = splitHostPort(opts.listen);
+    const serving = await ServingCertificate.issue(ca, servingNames([host, splitHostPort(opts.gatewayListen).host], opts.advertiseAddresses ?? []), security);
+    cleanups.push(async () => serving.stop());
+    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
+      subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR),
+      ca, tokens, serving, nodeCertTtlMs: opts.nodeCertTtlMs ?? DEFAULT_NODE_CERT_TTL_MS,
+      refused: (r) => auditRefusal(audit, { source: r.source, verb: r.verb, resource: 'nodes', name: r.node, code: r.code, message: r.message }) });
+    cleanups.push(() => gateway.stop());
+    const api = buildApi(store, log.child('api'), {
+      auth: new Authenticator(tokens),
+      tls: { key: serving.key, cert: serving.cert, ca: ca.certificatePem },
+      security: { tokens, ca },
+      audit,
+      relay: gateway,
+      removal: gateway,
+    });
+    serving.onChange(({ key, cert }) => (api.server as unknown as import('node:tls').Server).setSecureContext({ key, cert, ca: ca.certificatePem }));
     await api.listen({ host, port });
     cleanups.push(() => api.close());
     const bound = api.server.address();
-    const apiUrl = `http://${connectable(host)}:${typeof bound === 'object' && bound ? bound.port : port}`;
+    const apiUrl = `https://${connectable(host)}:${typeof bound === 'object' && bound ? bound.port : port}`;
+    const adminConfig = opts.adminConfig ?? join(opts.dataDir, 'admin.config');
+    await bootstrapAdmin({ tokens, ca, server: apiUrl, path: adminConfig, log: security });
     // HA: every replica serves the API and agent sessions; only the elected leader runs the
     // controllers, writing through a store fenced by its leader key.
     let controllers: Controllers | undefined;
@@ -119,6 +168,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gatewayAddress: gateway.address,
       etcdEndpoints: endpoints,
       etcdPid: etcd?.pid,
+      caCertificate: ca.certificatePem,
+      adminConfig,
       isLeader: () => election.isLeader(),
       stop: () => (stopping ??= stopAll().then(() => log.info('control plane stopped'))),
     };

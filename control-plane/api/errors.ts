@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { HTTP_STATUS, type ErrorCode, type FieldError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import { formatSchemaError, pickSchemaError, type SchemaErrorLike } from '../objects/validation.js';
+import { checkPathParams } from './path-params.js';
 
 /** sendError replies with the catalogue status of e.code and the error body. */
 export function sendError(reply: FastifyReply, e: FieldError): FastifyReply {
@@ -18,8 +19,18 @@ export function notFound(kind: string, name: string): FieldError {
 
 const CONTEXT_PREFIX: Record<string, string> = { body: '', querystring: 'query', params: '', headers: 'headers' };
 
-/** installErrorHandlers maps fastify, ajv and unexpected errors onto the catalogue. */
+/**
+ * installErrorHandlers maps fastify, ajv and unexpected errors onto the catalogue, and refuses a
+ * request whose path parameters break their naming rule (path-params.ts) in an onRequest hook
+ * installed before any other: call it before registering hooks and routes.
+ */
 export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
+  app.addHook('onRequest', async (req, reply) => {
+    // No matched route: the not-found handler answers, and its "*" parameter is no name.
+    if (req.routeOptions.url === undefined) return;
+    const err = checkPathParams(req.routeOptions.url, req.params as Record<string, unknown>);
+    if (err) return sendError(reply, err);
+  });
   app.setNotFoundHandler((req, reply) => sendError(reply, { code: 'BERTH_ERR_ROUTE_NOT_FOUND', message: `no route for ${req.method} ${req.url}` }));
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation && err.validation.length > 0) {

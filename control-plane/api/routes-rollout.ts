@@ -10,6 +10,7 @@ import { listRevisions } from '../controllers/rollout.js';
 import { serviceKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { notFound, sendError } from './errors.js';
+import { admitTemplateChange } from './namespace-policy.js';
 
 type NameParams = { ns: string; name: string };
 
@@ -45,6 +46,11 @@ export function registerRolloutRoutes(app: FastifyInstance, store: Store): void 
       return req.body?.toRevision !== undefined
         ? sendError(reply, { code: 'BERTH_ERR_NOT_FOUND', field: 'toRevision', message: `service "${ns}/${name}" has no revision ${req.body.toRevision}` })
         : sendError(reply, { code: 'BERTH_ERR_NO_PREVIOUS_REVISION', message: `service "${ns}/${name}" has no earlier revision with a different template` });
+    }
+    // An older template is checked against the namespace's level now, like any other new template.
+    if (!isDeepStrictEqual(target.spec.template, cur.spec.template)) {
+      const refused = await admitTemplateChange(store, `revision ${target.spec.revision} of service "${ns}/${name}"`, ns, target.spec.template);
+      if (refused) return sendError(reply, refused);
     }
     const r = await store.mutate<Service>(serviceKey(ns, name), (s) => {
       if (isDeepStrictEqual(s.spec.template, target.spec.template)) return undefined;

@@ -2,13 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import { admitService, checkName, type AdmittedService, type ServiceBody } from '../objects/validation.js';
+import { admitService, type AdmittedService, type ServiceBody } from '../objects/validation.js';
 import { SCALE_BODY_SCHEMA, SERVICE_BODY_SCHEMA } from '../objects/service-schema.js';
 import type { FieldError } from '../errors.js';
 import type { Service } from '../objects/types.js';
 import { isServiceKey, serviceKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { notFound, sendError } from './errors.js';
+import { admitTemplateChange, namespaceLevel, policyRefusal } from './namespace-policy.js';
 import { portConflict } from './port-conflicts.js';
 
 /** APPLY_ATTEMPTS bounds create-or-replace retries when another writer races us. */
@@ -59,6 +60,8 @@ export function registerServiceRoutes(app: FastifyInstance, store: Store): void 
     const admitted = admitService(req.body, { namespace: req.params.ns });
     if (!admitted.ok) return sendError(reply, admitted.error);
     const a = admitted.value;
+    const refused = await admitTemplateChange(store, `service "${a.namespace}/${a.name}"`, a.namespace, a.spec.template);
+    if (refused) return sendError(reply, refused);
     const clash = await checkPorts(store, a);
     if (clash) return sendError(reply, clash);
     const r = await store.create(serviceKey(a.namespace, a.name), newService(a));
@@ -73,8 +76,14 @@ export function registerServiceRoutes(app: FastifyInstance, store: Store): void 
     const clash = await checkPorts(store, a);
     if (clash) return sendError(reply, clash);
     const key = serviceKey(a.namespace, a.name);
+    const level = await namespaceLevel(store, a.namespace);
     for (let i = 0; i < APPLY_ATTEMPTS; i++) {
       const cur = await store.get<Service>(key);
+      // Only a new template is checked: replicas or labels of a service admitted under a looser level may still change.
+      if (!cur || !isDeepStrictEqual(cur.spec.template, a.spec.template)) {
+        const refused = policyRefusal(`service "${a.namespace}/${a.name}"`, a.namespace, a.spec.template, level);
+        if (refused) return sendError(reply, refused);
+      }
       if (!cur) {
         if (a.resourceVersion !== undefined) return sendError(reply, notFound('service', `${a.namespace}/${a.name}`));
         const r = await store.create(key, newService(a));
@@ -108,8 +117,6 @@ export function registerServiceRoutes(app: FastifyInstance, store: Store): void 
 
   app.delete<{ Params: NameParams }>('/v1/namespaces/:ns/services/:name', async (req, reply) => {
     const { ns, name } = req.params;
-    const nameErr = checkName('name', name, 'service');
-    if (nameErr) return sendError(reply, notFound('service', `${ns}/${name}`));
     const r = await store.remove<Service>(serviceKey(ns, name));
     if (!r.ok) return sendError(reply, notFound('service', `${ns}/${name}`));
     await store.removePrefix(`${serviceKey(ns, name)}/`);

@@ -5,19 +5,54 @@ import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
 import { registerExecRoutes, type ExecRelay } from './routes-exec.js';
 import { registerNodeRemoval, type NodeRemoval } from './node-removal.js';
+import { registerNamespaceRoutes } from './routes-namespaces.js';
 import { registerNodeRoutes } from './routes-nodes.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerRolloutRoutes } from './routes-rollout.js';
 import { registerServiceRoutes } from './routes-services.js';
 import { registerWatchRoutes } from './routes-watch.js';
+import { installAuth } from './auth-hooks.js';
+import { registerAuditHooks } from './audit-hooks.js';
+import { registerAuditRoutes } from './routes-audit.js';
+import { registerSecurityRoutes, type SecurityDeps } from './routes-security.js';
+import type { Authenticator } from '../security/authentication.js';
+import type { AuditLog } from '../security/audit.js';
 
 /** API_BODY_LIMIT_BYTES caps request bodies; a service spec is a few KiB. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** buildApi assembles the fastify app over store without listening (tests may inject()); relay serves exec, removal forgets deleted nodes. */
-export function buildApi(store: Store, log: Logger, relay?: ExecRelay, removal?: NodeRemoval): FastifyInstance {
+/** ApiTls is the API's serving key and certificate and the CA client certificates must chain to. */
+export interface ApiTls {
+  key: string;
+  cert: string;
+  ca: string;
+}
+
+/** ApiOptions is what the API serves beyond the store: authentication is required, the rest optional. */
+export interface ApiOptions {
+  /** auth authenticates every request but /healthz and /readyz. */
+  auth: Authenticator;
+  /** tls makes the API HTTPS (the control plane always gives it; inject() tests may not). */
+  tls?: ApiTls;
+  /** security serves tokens, can-i and client certificates. */
+  security?: SecurityDeps;
+  /** audit records who did what (audit-hooks.ts). */
+  audit?: AuditLog;
+  /** relay serves exec through agent sessions. */
+  relay?: ExecRelay;
+  /** removal forgets deleted nodes (session, subnet, certificates). */
+  removal?: NodeRemoval;
+  /** ready answers /readyz: true once the store and caches serve. */
+  ready?: () => boolean;
+}
+
+/** buildApi assembles the fastify app over store without listening (tests may inject()). */
+export function buildApi(store: Store, log: Logger, opts: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
+    // Client certificates are asked for but not required: a caller may bring a bearer token
+    // instead. Only a certificate the TLS layer verified against the CA counts (authentication.ts).
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
     bodyLimit: API_BODY_LIMIT_BYTES,
     // Reject unknown properties instead of silently dropping them; never coerce types.
     // allErrors is on (the brief suggested off) because ajv checks `required` before
@@ -33,13 +68,20 @@ export function buildApi(store: Store, log: Logger, relay?: ExecRelay, removal?:
       log.info(`${req.method} ${req.url} ${reply.statusCode}`, { ms: Math.round(reply.elapsedTime) });
     }
   });
+  // Authentication and authorization run before every other onRequest hook (the ?watch=1
+  // interception included) and refuse a route registered without a rule in access.ts.
+  installAuth(app, opts.auth);
+  if (opts.audit) registerAuditHooks(app, opts.audit);
   // Node lifecycle: the watch hook must come before the list routes it intercepts (?watch=1).
   registerWatchRoutes(app, store, log);
+  registerSecurityRoutes(app, opts.security, opts.ready);
+  if (opts.audit) registerAuditRoutes(app, opts.audit);
   registerReadRoutes(app, store);
   registerNodeRoutes(app, store);
-  registerNodeRemoval(app, store, removal);
+  registerNodeRemoval(app, store, opts.removal);
+  registerNamespaceRoutes(app, store);
   registerServiceRoutes(app, store);
   registerRolloutRoutes(app, store);
-  registerExecRoutes(app, store, relay);
+  registerExecRoutes(app, store, opts.relay);
   return app;
 }

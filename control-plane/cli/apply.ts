@@ -1,13 +1,14 @@
 /**
  * `berth apply -f FILE|-`: create or replace each object with PUT, and say what happened
- * (created, configured, unchanged) the way kubectl does.
+ * (created, configured, unchanged) the way kubectl does. Namespaces go first, so services in the
+ * same files are admitted at the level being applied.
  */
 import { errorText } from './client.js';
 import type { CommandContext } from './context.js';
 import { nsPath } from './context.js';
 import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import { parseManifests, readSource, type Manifest } from './manifest.js';
-import type { Service } from '../objects/types.js';
+import type { Namespace, Service } from '../objects/types.js';
 
 /** ApplyOutcome is what the server did with one object. */
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
@@ -31,23 +32,37 @@ export async function applyCommand(ctx: CommandContext, files: string[]): Promis
     manifests.push(...parseManifests(text, file === '-' ? '<stdin>' : file));
   }
   let failed = false;
-  for (const manifest of manifests) {
-    if (!(await applyService(ctx, manifest))) failed = true;
+  for (const manifest of applyOrder(manifests)) {
+    if (!(await applyObject(ctx, manifest))) failed = true;
   }
   return failed ? EXIT_REQUEST_FAILED : EXIT_OK;
 }
 
-async function applyService(ctx: CommandContext, manifest: Manifest): Promise<boolean> {
-  const namespace = manifest.namespace ?? ctx.namespace;
-  const path = `${nsPath(namespace)}/services/${encodeURIComponent(manifest.name)}`;
-  const ref = `service/${manifest.name}`;
+/** applyOrder puts Namespace documents first and keeps the file order otherwise (pure). */
+export function applyOrder(manifests: readonly Manifest[]): Manifest[] {
+  return [...manifests.filter((m) => m.kind === 'Namespace'), ...manifests.filter((m) => m.kind !== 'Namespace')];
+}
+
+/** violationWarning is the stderr line for existing services that break a namespace's level, or '' (pure). */
+export function violationWarning(ns: Namespace): string {
+  const names = (ns.status?.violations ?? []).map((v) => v.service);
+  if (names.length === 0) return '';
+  const services = names.length === 1 ? '1 existing service breaks' : `${names.length} existing services break`;
+  return `Warning: namespace/${ns.metadata.name}: ${services} policy level ${ns.spec.policy} (${names.join(', ')}); `
+    + `running tasks are not touched, but the next template change must comply (berth describe namespace ${ns.metadata.name})\n`;
+}
+
+async function applyObject(ctx: CommandContext, manifest: Manifest): Promise<boolean> {
+  const name = encodeURIComponent(manifest.name);
+  const path = manifest.kind === 'Namespace' ? `/v1/namespaces/${name}` : `${nsPath(manifest.namespace ?? ctx.namespace)}/services/${name}`;
+  const ref = `${manifest.kind.toLowerCase()}/${manifest.name}`;
   // read first: the generation before the PUT is what tells "configured" from "unchanged"
-  const previous = await ctx.client.get<Service>(path);
+  const previous = await ctx.client.get<Service | Namespace>(path);
   if (!previous.ok && previous.status !== 404) {
     ctx.io.stderr.write(`error: ${ref}: ${errorText(previous.error)}\n`);
     return false;
   }
-  const stored = await ctx.client.put<Service>(path, manifest.object);
+  const stored = await ctx.client.put<Service | Namespace>(path, manifest.object);
   if (!stored.ok) {
     ctx.io.stderr.write(`error: ${ref}: ${errorText(stored.error)}\n`);
     return false;
@@ -58,5 +73,6 @@ async function applyService(ctx: CommandContext, manifest: Manifest): Promise<bo
     stored.body?.metadata?.generation,
   );
   ctx.io.stdout.write(`${ref} ${outcome}\n`);
+  if (stored.body?.kind === 'Namespace') ctx.io.stderr.write(violationWarning(stored.body));
   return true;
 }

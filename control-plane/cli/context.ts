@@ -3,6 +3,7 @@
  * streams and the clock. Handlers return an exit status; they never call process.exit.
  */
 import type { ApiClient } from './client.js';
+import type { Connection } from './config.js';
 
 /** CliIO is the process surface the CLI touches, injectable so tests run it in-process. */
 export interface CliIO {
@@ -19,6 +20,10 @@ export interface CommandContext {
   client: ApiClient;
   namespace: string;
   io: CliIO;
+  /** connection is where client points and why (config file, flags, environment); `config view` prints it. */
+  connection: Connection;
+  /** namespaceFlags lists every -n/--namespace given, in order; `token create` scopes the token to them. */
+  namespaceFlags: readonly string[];
 }
 
 /** nsPath is the URL path prefix of a namespace. */

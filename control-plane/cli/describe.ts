@@ -1,7 +1,8 @@
 /**
- * `berth describe service|task|node NAME`: a readable page per object, kubectl style: spec,
- * status with reason and message, conditions, and the related tasks (and a node's images).
- * Rendering is pure (describeTask/describeService/describeNode) so tests compare text.
+ * `berth describe service|task|node|namespace NAME`: a readable page per object, kubectl style:
+ * spec, status with reason and message, conditions, and the related tasks (and a node's images;
+ * a namespace's policy violations). Rendering is pure (describeTask/describeService/describeNode/
+ * describeNamespace) so tests compare text.
  */
 import { errorText, type ListBody } from './client.js';
 import { nsPath, type CommandContext } from './context.js';
@@ -9,14 +10,15 @@ import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import {
   formatAge, formatBytes, formatCpu, formatLabels, formatPullProgress, imagesTable, nodeStatus, renderTable, tasksTable,
 } from './format.js';
-import type { Condition, ContainerTemplate, Node, Service, Task } from '../objects/types.js';
+import type { Condition, ContainerTemplate, Namespace, Node, Service, Task } from '../objects/types.js';
 
-type Kind = 'service' | 'task' | 'node';
+type Kind = 'service' | 'task' | 'node' | 'namespace';
 
 const KINDS: Record<string, Kind> = {
   service: 'service', services: 'service', svc: 'service',
   task: 'task', tasks: 'task',
   node: 'node', nodes: 'node', no: 'node',
+  namespace: 'namespace', namespaces: 'namespace', ns: 'namespace',
 };
 
 const NONE = '<none>';
@@ -113,10 +115,25 @@ export function describeNode(node: Node, tasks: Task[], now: number): string {
   ].join('');
 }
 
+/** describeNamespace renders a namespace: its level, and each service that breaks the level now with every message (or none). */
+export function describeNamespace(ns: Namespace, now: number): string {
+  const violations = ns.status?.violations ?? [];
+  const created = ns.metadata.createdAt ? `${ns.metadata.createdAt} (${formatAge(ns.metadata.createdAt, now)} ago)` : undefined;
+  const head = fields([
+    ['Name', ns.metadata.name],
+    ['Policy', `${ns.spec?.policy ?? NONE}${ns.status?.implicit ? ' (implicit: no Namespace object, so the default level)' : ''}`],
+    ['Labels', formatLabels(ns.metadata.labels)],
+    ['Created', created],
+  ]);
+  if (violations.length === 0) return `${head}Violations:  none\n`;
+  const list = violations.map((v) => `  ${v.service}:\n${v.violations.map((m) => `    ${m}\n`).join('')}`).join('');
+  return `${head}Violations (running tasks are not touched; each service's next template change must comply):\n${list}`;
+}
+
 /** describeCommand fetches an object and what relates to it, and prints its page. */
 export async function describeCommand(ctx: CommandContext, word: string, name: string): Promise<number> {
   const kind = KINDS[word.toLowerCase()];
-  if (!kind) throw usageError(`unknown resource type "${word}" (use service, task or node)`);
+  if (!kind) throw usageError(`unknown resource type "${word}" (use service, task, node or namespace)`);
   const enc = encodeURIComponent(name);
   const now = ctx.io.now();
   const fail = (error: Parameters<typeof errorText>[0]): number => {
@@ -145,6 +162,12 @@ export async function describeCommand(ctx: CommandContext, word: string, name: s
       const r = await ctx.client.get<Node>(`/v1/nodes/${enc}`);
       if (!r.ok) return fail(r.error);
       ctx.io.stdout.write(describeNode(r.body, await tasksOf(`/v1/tasks?node=${enc}`), now));
+      return EXIT_OK;
+    }
+    case 'namespace': {
+      const r = await ctx.client.get<Namespace>(`/v1/namespaces/${enc}`);
+      if (!r.ok) return fail(r.error);
+      ctx.io.stdout.write(describeNamespace(r.body, now));
       return EXIT_OK;
     }
   }

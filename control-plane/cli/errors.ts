@@ -7,6 +7,7 @@
  * | BERTH_ERR_CLI_USAGE               | 2    | unknown verb/flag, missing or malformed argument    |
  * | BERTH_ERR_CLI_FILE                | 2    | a manifest file cannot be read                      |
  * | BERTH_ERR_CLI_MANIFEST            | 2    | invalid YAML/JSON or an unsupported document        |
+ * | BERTH_ERR_CLI_CONFIG              | 2    | the config file (or a file it names) is missing or invalid |
  * | BERTH_ERR_CLI_NOT_IMPLEMENTED     | 2    | a verb of the contract that a later issue delivers  |
  * | BERTH_ERR_CLI_UNREACHABLE         | 1    | the control plane cannot be reached                 |
  * | BERTH_ERR_CLI_REQUEST_FAILED      | 1    | the control plane answered with an error            |
@@ -24,6 +25,7 @@ export type CliErrorCode =
   | 'BERTH_ERR_CLI_USAGE'
   | 'BERTH_ERR_CLI_FILE'
   | 'BERTH_ERR_CLI_MANIFEST'
+  | 'BERTH_ERR_CLI_CONFIG'
   | 'BERTH_ERR_CLI_NOT_IMPLEMENTED'
   | 'BERTH_ERR_CLI_UNREACHABLE'
   | 'BERTH_ERR_CLI_REQUEST_FAILED';
@@ -32,6 +34,7 @@ const EXIT_BY_CODE: Record<CliErrorCode, number> = {
   BERTH_ERR_CLI_USAGE: EXIT_USAGE,
   BERTH_ERR_CLI_FILE: EXIT_USAGE,
   BERTH_ERR_CLI_MANIFEST: EXIT_USAGE,
+  BERTH_ERR_CLI_CONFIG: EXIT_USAGE,
   BERTH_ERR_CLI_NOT_IMPLEMENTED: EXIT_USAGE,
   BERTH_ERR_CLI_UNREACHABLE: EXIT_REQUEST_FAILED,
   BERTH_ERR_CLI_REQUEST_FAILED: EXIT_REQUEST_FAILED,

@@ -3,7 +3,7 @@
  * Everything here is pure (the clock is a parameter) so it is unit-tested as tables of cases.
  */
 import { stringify as toYaml } from 'yaml';
-import type { Node, NodeImage, Service, Task, TaskPhase } from '../objects/types.js';
+import type { Namespace, Node, NodeImage, Service, Task, TaskPhase } from '../objects/types.js';
 
 /** OutputFormat is the value of `-o`. */
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -40,7 +40,12 @@ export function formatAge(since: string | undefined, now: number): string {
   if (!since) return NONE;
   const start = Date.parse(since);
   if (Number.isNaN(start)) return NONE;
-  const s = Math.max(0, Math.floor((now - start) / SECOND_MS));
+  return formatDuration(now - start);
+}
+
+/** formatDuration renders a span of ms the way formatAge does (negative spans as 0s). */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / SECOND_MS));
   if (s < 2 * MINUTE_S) return `${s}s`;
   const m = Math.floor(s / MINUTE_S);
   if (s < 10 * MINUTE_S) return s % MINUTE_S === 0 ? `${m}m` : `${m}m${s % MINUTE_S}s`;
@@ -108,6 +113,16 @@ export function servicesTable(services: Service[], opts: TableOptions): string {
     return row;
   });
   return renderTable(headers, rows);
+}
+
+/** namespacesTable renders NAME POLICY AGE; an implicit namespace (no object, only services) shows its level as "baseline (implicit)". */
+export function namespacesTable(namespaces: Namespace[], opts: Pick<TableOptions, 'now'>): string {
+  const rows = namespaces.map((ns) => [
+    ns.metadata.name,
+    `${orNone(ns.spec?.policy)}${ns.status?.implicit ? ' (implicit)' : ''}`,
+    formatAge(ns.metadata.createdAt, opts.now),
+  ]);
+  return renderTable(['NAME', 'POLICY', 'AGE'], rows);
 }
 
 /** tasksTable renders NAME SERVICE NODE PHASE READY IP RESTARTS AGE (wide adds PID CONTAINER REASON MESSAGE). */

@@ -1,5 +1,5 @@
 /**
- * `berth get services|tasks|nodes [NAME]`: a list query prints a table or an array
+ * `berth get services|tasks|nodes|namespaces [NAME]`: a list query prints a table or an array
  * (`-o json|yaml`); a named get prints one row or the single object.
  */
 import { errorText, type ListBody } from './client.js';
@@ -7,26 +7,27 @@ import type { CommandContext } from './context.js';
 import { nsPath } from './context.js';
 import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import {
-  formatDocument, imagesTable, nodeLoads, nodesTable, OUTPUT_FORMATS, servicesTable, tasksTable,
+  formatDocument, imagesTable, namespacesTable, nodeLoads, nodesTable, OUTPUT_FORMATS, servicesTable, tasksTable,
   type NodeImageRow, type OutputFormat, type TableOptions,
 } from './format.js';
-import type { Node, Service, Task } from '../objects/types.js';
+import type { Namespace, Node, Service, Task } from '../objects/types.js';
 import { watchCommand } from './watch.js';
 
 /** Resource is a kind `get` can list. */
-export type Resource = 'services' | 'tasks' | 'nodes' | 'images';
+export type Resource = 'services' | 'tasks' | 'nodes' | 'images' | 'namespaces';
 
 const RESOURCE_ALIASES: Record<string, Resource> = {
   services: 'services', service: 'services', svc: 'services',
   tasks: 'tasks', task: 'tasks',
   nodes: 'nodes', node: 'nodes', no: 'nodes',
   images: 'images', image: 'images',
+  namespaces: 'namespaces', namespace: 'namespaces', ns: 'namespaces',
 };
 
-/** resolveResource maps a resource word and its aliases (service, svc, task, node, no) to a Resource. */
+/** resolveResource maps a resource word and its aliases (service, svc, task, node, no, namespace, ns) to a Resource. */
 export function resolveResource(word: string): Resource {
   const resource = RESOURCE_ALIASES[word.toLowerCase()];
-  if (!resource) throw usageError(`unknown resource type "${word}" (use services, tasks, nodes or images)`);
+  if (!resource) throw usageError(`unknown resource type "${word}" (use services, tasks, nodes, images or namespaces)`);
   return resource;
 }
 
@@ -49,7 +50,7 @@ export interface GetOptions {
   timeout?: string;
 }
 
-type AnyObject = Service | Task | Node;
+type AnyObject = Service | Task | Node | Namespace;
 
 /** getCommand lists or fetches objects and prints them in the requested format. */
 export async function getCommand(ctx: CommandContext, word: string, name: string | undefined, opts: GetOptions): Promise<number> {
@@ -58,6 +59,7 @@ export async function getCommand(ctx: CommandContext, word: string, name: string
   if (resource === 'images') return getImages(ctx, name, opts, output);
   if (opts.watch) {
     // Node lifecycle: `get -w` streams the list's changes (NAME is not supported with -w).
+    if (resource === 'namespaces') throw usageError('-w is not supported for namespaces');
     if (name !== undefined) throw usageError('-w watches a list; drop NAME');
     if (opts.allNamespaces && resource === 'nodes') throw usageError('nodes are not namespaced; drop -A');
     const timeoutMs = opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000;
@@ -66,7 +68,7 @@ export async function getCommand(ctx: CommandContext, word: string, name: string
   if ((opts.service !== undefined || opts.node !== undefined) && resource !== 'tasks') {
     throw usageError('--service and --node filter tasks only');
   }
-  if (opts.allNamespaces && resource === 'nodes') throw usageError('nodes are not namespaced; drop -A');
+  if (opts.allNamespaces && (resource === 'nodes' || resource === 'namespaces')) throw usageError(`${resource} are not namespaced; drop -A`);
   if (opts.allNamespaces && name !== undefined) throw usageError('-A lists objects; it cannot be combined with NAME');
 
   const fetched = name === undefined
@@ -83,7 +85,7 @@ export async function getCommand(ctx: CommandContext, word: string, name: string
     return EXIT_OK;
   }
   if (objects.length === 0) {
-    const scope = resource === 'nodes' ? '' : opts.allNamespaces ? ' in any namespace' : ` in ${ctx.namespace} namespace`;
+    const scope = resource === 'nodes' || resource === 'namespaces' ? '' : opts.allNamespaces ? ' in any namespace' : ` in ${ctx.namespace} namespace`;
     ctx.io.stderr.write(`No ${resource} found${scope}.\n`);
     return EXIT_OK;
   }
@@ -127,6 +129,8 @@ async function renderTable(ctx: CommandContext, resource: Resource, objects: Any
       return servicesTable(objects as Service[], table);
     case 'tasks':
       return tasksTable(objects as Task[], table);
+    case 'namespaces':
+      return namespacesTable(objects as Namespace[], table);
     case 'images':
       return ''; // handled by getImages
     case 'nodes': {
@@ -138,7 +142,7 @@ async function renderTable(ctx: CommandContext, resource: Resource, objects: Any
 }
 
 function listPath(ctx: CommandContext, resource: Resource, opts: GetOptions): string {
-  if (resource === 'nodes') return '/v1/nodes';
+  if (resource === 'nodes' || resource === 'namespaces') return `/v1/${resource}`;
   const base = opts.allNamespaces ? `/v1/${resource}` : `${nsPath(ctx.namespace)}/${resource}`;
   if (resource !== 'tasks') return base;
   const query = new URLSearchParams();
@@ -150,5 +154,5 @@ function listPath(ctx: CommandContext, resource: Resource, opts: GetOptions): st
 
 function objectPath(ctx: CommandContext, resource: Resource, name: string): string {
   const encoded = encodeURIComponent(name);
-  return resource === 'nodes' ? `/v1/nodes/${encoded}` : `${nsPath(ctx.namespace)}/${resource}/${encoded}`;
+  return resource === 'nodes' || resource === 'namespaces' ? `/v1/${resource}/${encoded}` : `${nsPath(ctx.namespace)}/${resource}/${encoded}`;
 }

@@ -9,6 +9,10 @@ import { realpathSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { applyCommand } from './apply.js';
 import { ApiClient, DEFAULT_SERVER } from './client.js';
+import { clientOptions, DEFAULT_NAMESPACE, plaintextCredentialWarning, resolveConnection } from './config.js';
+import { configViewCommand } from './config-view.js';
+import { canICommand, whoamiCommand, type CanIOptions } from './auth.js';
+import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand, type TokenCreateOptions } from './token.js';
 import type { CliIO, CommandContext } from './context.js';
 import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
 import { getCommand, type GetOptions } from './get.js';
@@ -16,13 +20,13 @@ import { deleteCommand, scaleCommand } from './mutate.js';
 import { describeCommand } from './describe.js';
 import { execCommand, type ExecOptions } from './exec.js';
 import { eventsCommand, type EventsOptions } from './events.js';
+import { auditCommand, type AuditOptions } from './audit.js';
 import { nodeVerbCommand, type NodeVerbOptions } from './nodes-admin.js';
 import { rolloutCommand, type RolloutOptions } from './rollout.js';
 import { berthVersion } from '../../common/version.js';
 import { versionCommand } from './version.js';
 
-/** DEFAULT_NAMESPACE is used when neither -n nor metadata.namespace names one. */
-export const DEFAULT_NAMESPACE = 'default';
+export { DEFAULT_NAMESPACE };
 
 /** LATER_VERBS are in the CLI contract but delivered by later issues; they exit 2 with a clear message. */
 const LATER_VERBS: [name: string, summary: string][] = [
@@ -31,13 +35,15 @@ const LATER_VERBS: [name: string, summary: string][] = [
 ];
 
 interface GlobalOptions {
+  config?: string;
   server?: string;
   token?: string;
-  namespace: string;
+  /** namespace collects every -n: verbs use the last, `token create` all of them as scopes. */
+  namespace?: string[];
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** buildProgram wires the verbs; outcome receives each action's exit status. */
@@ -50,20 +56,32 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .showSuggestionAfterError(true)
     .description('berth: drive a berth cluster through its control plane')
     .version(berthVersion(), '--client-version', 'print the client version only')
-    .option('--server <url>', `control plane API address (env: BERTH_SERVER, default ${DEFAULT_SERVER})`)
-    .option('--token <token>', 'bearer token for the API (env: BERTH_TOKEN)')
-    .option('-n, --namespace <ns>', 'namespace', DEFAULT_NAMESPACE);
+    .option('--config <file>', 'config file: server, CA, credential (env: BERTH_CONFIG, default ~/.berth/config if it exists)')
+    .option('--server <url>', `control plane API address (env: BERTH_SERVER, default: the config's, else ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'bearer token for the API, instead of the config\'s credential (env: BERTH_TOKEN)')
+    .option('-n, --namespace <ns>', `namespace (default: the config's, else ${DEFAULT_NAMESPACE}); token create: repeat to scope the token`, collect);
 
   const context = (cmd: Command): CommandContext => {
     const opts = cmd.optsWithGlobals<GlobalOptions>();
-    const server = opts.server ?? io.env.BERTH_SERVER ?? DEFAULT_SERVER;
-    const token = opts.token ?? io.env.BERTH_TOKEN;
-    return { client: new ApiClient({ server, token }), namespace: opts.namespace, io };
+    const namespaceFlags = opts.namespace ?? [];
+    const connection = resolveConnection({
+      flags: { config: opts.config, server: opts.server, token: opts.token, namespace: namespaceFlags.at(-1) },
+      env: io.env,
+      home: io.env.HOME,
+    });
+    const warning = plaintextCredentialWarning(connection);
+    if (warning) io.stderr.write(`${warning}\n`);
+    return { client: new ApiClient(clientOptions(connection)), namespace: connection.namespace, io, connection, namespaceFlags };
   };
   const act = <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<number>) =>
     async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
-      outcome.code = await fn(context(cmd), ...(args.slice(0, -1) as A));
+      const ctx = context(cmd);
+      try {
+        outcome.code = await fn(ctx, ...(args.slice(0, -1) as A));
+      } finally {
+        await ctx.client.close();
+      }
     };
 
   program.command('apply')
@@ -72,8 +90,8 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .action(act((ctx, opts: { filename: string[] }) => applyCommand(ctx, opts.filename)));
 
   program.command('get')
-    .description('list services, tasks or nodes, or show one by NAME')
-    .argument('<resource>', 'services | tasks | nodes | images')
+    .description('list services, tasks, nodes or namespaces, or show one by NAME')
+    .argument('<resource>', 'services | tasks | nodes | images | namespaces')
     .argument('[name]', 'one object by name')
     .option('-o, --output <format>', 'table | wide | json | yaml', 'table')
     .option('-w, --watch', 'stream changes as they happen')
@@ -84,15 +102,15 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .action(act((ctx, resource: string, name: string | undefined, opts: GetOptions) => getCommand(ctx, resource, name, opts)));
 
   program.command('describe')
-    .description('show spec, status, conditions, tasks and images of a service, task or node')
-    .argument('<resource>', 'service | task | node')
+    .description('show spec, status, conditions, tasks and images of a service, task or node; a namespace\'s policy and violations')
+    .argument('<resource>', 'service | task | node | namespace')
     .argument('<name>', 'object name')
     .action(act((ctx, resource: string, name: string) => describeCommand(ctx, resource, name)));
 
   program.command('delete')
-    .description('delete a service (its tasks are stopped) or remove a node (its tasks are replaced elsewhere)')
-    .argument('<resource>', 'service | node')
-    .argument('<name>', 'service or node name')
+    .description('delete a service (its tasks are stopped), remove a node (its tasks are replaced elsewhere) or delete an empty namespace\'s policy object')
+    .argument('<resource>', 'service | node | namespace')
+    .argument('<name>', 'service, node or namespace name')
     .option('--force', 'remove a node even while its agent is connected')
     .action(act((ctx, resource: string, name: string, o: { force?: boolean }) => deleteCommand(ctx, resource, name, o)));
 
@@ -138,6 +156,51 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .option('-o, --output <format>', 'table | json', 'table')
     .option('--timeout <seconds>', '-w: stop after this many seconds')
     .action(act((ctx, opts: EventsOptions) => eventsCommand(ctx, opts)));
+
+  program.command('audit')
+    .description('list audit records (TIME, USER, ROLE, SOURCE, VERB, RESOURCE, NAMESPACE/NAME, CODE), oldest first')
+    .option('--since <when>', 'records since a duration ago (90s, 10m, 2h, 7d) or an RFC 3339 time')
+    .option('--user <name>', 'records of this identity only')
+    .option('--limit <n>', 'at most the newest N records (server default 1000)')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(act((ctx, opts: AuditOptions) => auditCommand(ctx, opts)));
+
+  const token = program.command('token').description('create, list and revoke bearer tokens');
+  token.command('create')
+    .description('create a token and print only the token on stdout (a summary goes to stderr)')
+    .usage('--role ROLE [--namespace NS]... [--ttl DURATION] [--name NAME] [--description TEXT]')
+    .requiredOption('--role <role>', 'viewer | operator | admin | agent (agent: a join token for a node)')
+    .option('--name <name>', 'a name to recognise the token by')
+    .option('--ttl <duration>', 'lifetime: 30s, 10m, 24h, 7d (default: the server\'s)')
+    .option('--description <text>', 'what the token is for')
+    .addHelpText('after', '\n--namespace NS (the global -n), repeated, limits the token to those namespaces; only namespaces\ngiven on the command line count, never the config file\'s default.')
+    .action(act((ctx, opts: TokenCreateOptions) => tokenCreateCommand(ctx, opts)));
+  token.command('list')
+    .description('list tokens: ID, NAME, ROLE, NAMESPACES, EXPIRES, AGE (never the secrets)')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(act((ctx, opts: { output?: string }) => tokenListCommand(ctx, opts)));
+  token.command('revoke')
+    .description('revoke a token by its ID; requests with it are refused from then on')
+    .argument('<id>', 'token ID (from token list)')
+    .action(act((ctx, id: string) => tokenRevokeCommand(ctx, id)));
+
+  const auth = program.command('auth').description('what the server makes of your credential');
+  auth.command('can-i')
+    .description('ask whether you may do VERB on RESOURCE: prints yes (exit 0) or no (exit 1, the reason on stderr)')
+    .argument('<verb>', 'get | list | create | update | delete | exec | logs | ...')
+    .argument('<resource>', 'services | tasks | nodes | secrets | tokens | ...')
+    .option('-A, --all-namespaces', 'ask about every namespace instead of -n\'s')
+    .action(act((ctx, verb: string, resource: string, opts: CanIOptions) => canICommand(ctx, verb, resource, opts)));
+  auth.command('whoami')
+    .description('print who the server takes you for: name, role, namespaces, how you authenticated')
+    .option('-o, --output <format>', 'text | json', 'text')
+    .action(act((ctx, opts: { output?: string }) => whoamiCommand(ctx, opts)));
+
+  const config = program.command('config').description('the client configuration');
+  config.command('view')
+    .description('print the resolved config (server, CA, credential, namespace) with secrets redacted')
+    .option('-o, --output <format>', 'yaml | json', 'yaml')
+    .action(act((ctx, opts: { output?: string }) => configViewCommand(ctx, opts)));
 
   program.command('version')
     .description('print the client and server versions')

@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { CliError } from './errors.js';
 
 /** SUPPORTED_KINDS lists the kinds `apply` knows how to send. */
-export const SUPPORTED_KINDS = ['Service'] as const;
+export const SUPPORTED_KINDS = ['Service', 'Namespace'] as const;
 
 /** Manifest is one object to apply, with where it came from for messages. */
 export interface Manifest {
@@ -83,6 +83,9 @@ function toManifest(item: unknown, source: string): Manifest {
   if (typeof metadata.name !== 'string' || metadata.name === '') throw manifestError(`${source}: metadata.name: required`);
   if (metadata.namespace !== undefined && (typeof metadata.namespace !== 'string' || metadata.namespace === '')) {
     throw manifestError(`${source}: metadata.namespace: must be a non-empty string`);
+  }
+  if (kind === 'Namespace' && metadata.namespace !== undefined) {
+    throw manifestError(`${source}: metadata.namespace: a Namespace is not inside a namespace; remove the field`);
   }
   return {
     kind: kind as Manifest['kind'],

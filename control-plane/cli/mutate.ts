@@ -1,5 +1,5 @@
 /**
- * `berth delete service NAME` and `berth scale SERVICE N`: single-request verbs that change a service.
+ * `berth delete service|node|namespace NAME` and `berth scale SERVICE N`: single-request verbs.
  */
 import { errorText } from './client.js';
 import type { CommandContext } from './context.js';
@@ -16,22 +16,23 @@ export function parseReplicas(raw: string): number {
 }
 
 /**
- * deleteCommand deletes one service (its tasks are stopped and removed by the controllers) or
- * removes a node (refused while its agent is connected unless force).
+ * deleteCommand deletes one service (its tasks are stopped and removed by the controllers),
+ * removes a node (refused while its agent is connected unless force), or deletes a Namespace
+ * object (refused while the namespace has services).
  */
 export async function deleteCommand(ctx: CommandContext, resource: string, name: string, opts: { force?: boolean } = {}): Promise<number> {
   const kind = resolveResource(resource);
-  if (kind !== 'services' && kind !== 'nodes') throw usageError(`delete supports "service" and "node", got "${resource}"`);
+  if (kind !== 'services' && kind !== 'nodes' && kind !== 'namespaces') throw usageError(`delete supports "service", "node" and "namespace", got "${resource}"`);
   if (opts.force && kind !== 'nodes') throw usageError('--force applies to "delete node" only');
   const path = kind === 'nodes'
     ? `/v1/nodes/${encodeURIComponent(name)}${opts.force ? '?force=true' : ''}`
-    : `${nsPath(ctx.namespace)}/services/${encodeURIComponent(name)}`;
+    : kind === 'namespaces' ? `/v1/namespaces/${encodeURIComponent(name)}` : `${nsPath(ctx.namespace)}/services/${encodeURIComponent(name)}`;
   const result = await ctx.client.delete(path);
   if (!result.ok) {
     ctx.io.stderr.write(`error: ${errorText(result.error)}\n`);
     return EXIT_REQUEST_FAILED;
   }
-  ctx.io.stdout.write(`${kind === 'nodes' ? 'node' : 'service'}/${name} deleted\n`);
+  ctx.io.stdout.write(`${kind === 'nodes' ? 'node' : kind === 'namespaces' ? 'namespace' : 'service'}/${name} deleted\n`);
   return EXIT_OK;
 }
 

@@ -3,11 +3,10 @@
  * newline-delimited JSON watch (`?watch=1`) and print each change as it arrives. A stream ends
  * when the server closes it, or after --timeout seconds (bounded, for scripts and tests).
  */
-import { request } from 'undici';
 import type { Node, Service, Task } from '../objects/types.js';
-import { networkErrorCode } from './client.js';
+import { errorText } from './client.js';
 import type { CommandContext } from './context.js';
-import { CliError, EXIT_OK, EXIT_REQUEST_FAILED } from './errors.js';
+import { EXIT_OK, EXIT_REQUEST_FAILED } from './errors.js';
 import { formatDocument, nodesTable, servicesTable, tasksTable, type TableOptions } from './format.js';
 
 /** WatchEvent is one line of a watch stream. */
@@ -29,23 +28,12 @@ export function splitLines(buffered: string, onLine: (line: string) => void): st
 
 /** streamWatch GETs path with ?watch=1 and calls onEvent per change until the stream ends or timeoutMs passes. */
 export async function streamWatch<T>(ctx: CommandContext, path: string, onEvent: (e: WatchEvent<T>) => void, timeoutMs?: number): Promise<number> {
-  const url = `${ctx.client.server}${path}${path.includes('?') ? '&' : '?'}watch=1`;
-  const headers: Record<string, string> = { accept: 'application/x-ndjson' };
-  if (ctx.client.token) headers.authorization = `Bearer ${ctx.client.token}`;
   const abort = new AbortController();
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(), timeoutMs);
   try {
-    let res;
-    try {
-      res = await request(url, { method: 'GET', headers, signal: abort.signal, bodyTimeout: 0 });
-    } catch (err) {
-      throw new CliError('BERTH_ERR_CLI_UNREACHABLE', `cannot reach the control plane at ${ctx.client.server}: ${networkErrorCode(err)}`, { cause: err });
-    }
-    if (res.statusCode !== 200) {
-      const text = await res.body.text();
-      let message = `the server answered HTTP ${res.statusCode}`;
-      try { message = (JSON.parse(text) as { error: { message: string } }).error.message; } catch { /* keep the status */ }
-      ctx.io.stderr.write(`error: ${message}\n`);
+    const res = await ctx.client.stream(`${path}${path.includes('?') ? '&' : '?'}watch=1`, 'application/x-ndjson', abort.signal);
+    if (!res.ok) {
+      ctx.io.stderr.write(`error: ${errorText(res.error)}\n`);
       return EXIT_REQUEST_FAILED;
     }
     let buffered = '';

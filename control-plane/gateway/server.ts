@@ -1,5 +1,5 @@
 /** The agent gateway: a grpc-js server for AgentGateway.Session, one Session per connected agent. */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { experimental, Server, type ServerCredentials } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { AgentGatewayService, type AgentGatewayServer } from '../../proto/gen/berth/v1/agent.js';
 import type { Logger } from '../../common/log.js';
@@ -9,6 +9,14 @@ import { Session } from './session.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
 import type { SubnetAllocator } from '../network/subnets.js';
 import { EndpointsFeed } from '../network/endpoints.js';
+import { AGENT_SESSION_CHANNEL_OPTIONS } from '../../common/grpc-limits.js';
+import type { ClusterCa } from '../security/pki.js';
+import { randomUUID } from 'node:crypto';
+import type { NodeRevocation } from '../objects/security-types.js';
+import { nodeRevocationKey } from '../store/keys.js';
+import type { Tokens } from '../security/tokens.js';
+import { clusterInfoHandler, joinHandler } from './node-identity.js';
+import type { ServingCertificate } from '../security/serving-certificate.js';
 
 /** GATEWAY_SHUTDOWN_GRACE_MS is how long open streams get to finish before a forced shutdown. */
 export const GATEWAY_SHUTDOWN_GRACE_MS = 2_000;
@@ -23,6 +31,15 @@ export interface GatewayOptions {
   log: Logger;
   /** subnets allocates node subnets; absent: no container networking. */
   subnets?: SubnetAllocator;
+  /** ca verifies node certificates (mTLS) and signs joins and renewals. */
+  ca: ClusterCa;
+  tokens: Tokens;
+  /** serving is the gateway's own certificate (updated in place when re-issued). */
+  serving: ServingCertificate;
+  /** nodeCertTtlMs is the lifetime of node certificates it signs. */
+  nodeCertTtlMs: number;
+  /** refused reports refused joins and sessions (audit). */
+  refused(what: { source: string; node: string; verb: string; code: string; message: string }): void;
 }
 
 /** Gateway is a listening gateway; address is host:port actually bound. */
@@ -35,11 +52,31 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/**
+ * gatewayCredentials asks every client for a certificate without requiring one at the TLS layer:
+ * ClusterInfo and Join must serve agents that have none yet. Session refuses any call whose
+ * certificate the TLS layer did not verify against the CA (grpc-js reports only verified peers).
+ */
+function gatewayCredentials(serving: ServingCertificate): ServerCredentials {
+  return experimental.createCertificateProviderServerCredentials(serving, serving, false);
+}
+
+/** revokeNode refuses, from now on, every certificate issued to node until now (a rejoin gets a new one). */
+async function revokeNode(store: Store, node: string): Promise<void> {
+  const now = new Date().toISOString();
+  const r = await store.mutate<NodeRevocation>(nodeRevocationKey(node), (cur) => ({ ...cur, spec: { ...cur.spec, revokedAt: now } }));
+  if (r.ok || r.reason !== 'NotFound') return;
+  await store.create(nodeRevocationKey(node), {
+    kind: 'NodeRevocation', metadata: { name: node, uid: randomUUID(), generation: 1, labels: {}, createdAt: now },
+    spec: { revokedAt: now, revokedBy: 'node removal' }, status: {},
+  } satisfies NodeRevocation);
+}
+
 /** startGateway binds the gRPC server and serves agent sessions. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const sessions = new Map<string, Session>();
   const open = new Set<Session>();
-  const server = new Server();
+  const server = new Server(AGENT_SESSION_CHANNEL_OPTIONS);
   // One computation of the cluster's ready replicas per change, shared by every session.
   const endpoints = new EndpointsFeed(opts.inf);
   const impl: AgentGatewayServer = {
@@ -50,6 +87,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         inf: opts.inf,
         log: opts.log,
         leaseTtlSeconds: opts.leaseTtlSeconds,
+        ca: opts.ca,
+        nodeCertTtlMs: opts.nodeCertTtlMs,
+        refused: (what) => opts.refused({ ...what, verb: 'register' }),
         ...(opts.subnets ? { subnets: opts.subnets, endpoints } : {}),
         claim: (node, session) => {
           const old = sessions.get(node);
@@ -64,10 +104,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       open.add(s);
       call.on('close', () => open.delete(s));
     },
+    clusterInfo: clusterInfoHandler(opts.ca),
+    join: joinHandler({ ca: opts.ca, tokens: opts.tokens, inf: opts.inf, nodeCertTtlMs: opts.nodeCertTtlMs,
+      refused: (what) => opts.refused({ ...what, verb: 'join' }) }),
   };
   server.addService(AgentGatewayService, impl);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(opts.listen, gatewayCredentials(opts.serving), (err, p) =>
       (err ? reject(new Error(`agent gateway cannot listen on ${opts.listen}: ${err.message}`, { cause: err })) : resolve(p))));
   const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
@@ -80,6 +123,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return s.exec(call, waitMs);
     },
     forget: async (node) => {
+      // Revoke first: the agent whose session ends below must not come back with the same certificate.
+      await revokeNode(opts.store, node);
       sessions.get(node)?.fail('BERTH_ERR_NODE_REMOVED', `node ${node} was removed from the cluster`);
       await opts.subnets?.release(node);
     },

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Etcd3, Lease } from 'etcd3';
 import type { AgentMessage, ControlMessage, ExecRequest, NodeImages, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
@@ -21,6 +21,9 @@ import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '..
 import type { Store } from '../store/store.js';
 import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
+import { checkRevocation, nodeCertificateOf, peerOf, type NodeCertificate, type Refusal } from './node-identity.js';
+import type { ClusterCa } from '../security/pki.js';
+import type { CertificateRenewal } from '../../proto/gen/berth/v1/agent.js';
 
 /** PUSH_DEBOUNCE_MS coalesces bursts of task changes into one DesiredTasks message. */
 export const PUSH_DEBOUNCE_MS = 20;
@@ -37,6 +40,11 @@ export interface SessionDeps {
   subnets?: SubnetAllocator;
   /** endpoints is the gateway's one feed of every service's ready replicas (DNS, routing mesh). */
   endpoints?: EndpointsFeed;
+  /** ca signs certificate renewals for the session's node. */
+  ca: ClusterCa;
+  nodeCertTtlMs: number;
+  /** refused reports a refused session (audit). */
+  refused(what: { source: string; node: string; code: string; message: string }): void;
   /** claim registers this session as the node's current one, replacing (closing) an older one. */
   claim(node: string, s: Session): void;
   release(node: string, s: Session): void;
@@ -57,8 +65,12 @@ export class Session {
   private unsubscribeEndpoints: (() => void) | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly execs = new ExecCalls();
+  /** identity is the verified node certificate the session was opened with (or why there is none). */
+  private readonly identity: NodeCertificate | Refusal;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly call: ServerDuplexStream<AgentMessage, ControlMessage>, private readonly deps: SessionDeps) {
+    this.identity = nodeCertificateOf(peerOf(call));
     call.on('data', (m: AgentMessage) => {
       // Handle messages strictly in order: a status report must not overtake its Register.
       this.chain = this.chain.then(() => this.onMessage(m)).catch((err: Error) => {
@@ -90,10 +102,31 @@ export class Session {
     }, call, waitMs);
   }
 
+  /** refuse records and ends a session that must not go on; nothing has been written for it. */
+  private refuse(r: Refusal, node: string): void {
+    this.deps.refused({ source: this.call.getPeer(), node, code: r.code, message: r.message });
+    this.deps.log.warn('agent session refused', { node, code: r.code, why: r.message, peer: this.call.getPeer() });
+    this.send({ msg: { $case: 'error', value: { code: r.code, message: r.message } } });
+    this.closed = true;
+    this.call.emit('error', { code: r.grpc, details: `${r.code}: ${r.message}` });
+  }
+
+  /** armExpiry ends the session when its certificate expires without a renewal. */
+  private armExpiry(notAfter: Date): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const left = notAfter.getTime() - Date.now();
+    this.expiryTimer = setTimeout(() => {
+      if (notAfter.getTime() > Date.now()) return this.armExpiry(notAfter);
+      this.fail('BERTH_ERR_CERTIFICATE_REQUIRED', `the node certificate expired at ${notAfter.toISOString()} and was not renewed`);
+    }, Math.min(Math.max(left, 0), 2 ** 31 - 1));
+    this.expiryTimer.unref();
+  }
+
   /** close stops pushes and heartbeats; idempotent. */
   close(why: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.execs.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.unsubscribe?.();
@@ -127,12 +160,35 @@ export class Session {
       case 'taskStatus': return this.reportStatus(m.msg.value);
       case 'execResult': return this.execs.settle(m.msg.value);
       case 'nodeImages': return this.reportImages(m.msg.value);
+      case 'renewCertificate': return this.renewCertificate(m.msg.value);
     }
   }
 
+  /** renewCertificate signs a fresh certificate for this session's node; the session goes on. */
+  private async renewCertificate(m: CertificateRenewal): Promise<void> {
+    const r = await this.deps.ca.signNode(m.csr, this.nodeName!, this.deps.nodeCertTtlMs);
+    if (!r.ok) {
+      this.send({ msg: { $case: 'certificateIssued', value: { certificate: '', error: r.reason } } });
+      return;
+    }
+    this.armExpiry(r.notAfter);
+    this.deps.log.info('node certificate renewed', { node: this.nodeName, notAfter: r.notAfter.toISOString() });
+    this.send({ msg: { $case: 'certificateIssued', value: { certificate: r.certificatePem, error: '' } } });
+  }
+
   private async register(r: Register): Promise<void> {
+    // Identity before anything is written: only a node's own certificate may speak for it.
+    const id = this.identity;
+    if ('code' in id) return this.refuse(id, r.nodeName);
+    if (r.nodeName !== id.nodeName) {
+      return this.refuse({ code: 'BERTH_ERR_IDENTITY_MISMATCH', grpc: status.PERMISSION_DENIED,
+        message: `the certificate is node ${id.nodeName}'s; it cannot register as ${r.nodeName}` }, r.nodeName);
+    }
+    const revoked = await checkRevocation(this.deps.store, id);
+    if (revoked) return this.refuse(revoked, r.nodeName);
     const why = checkDnsLabel(r.nodeName);
     if (why) return this.fail('BERTH_ERR_INVALID_NODE_NAME', `node name ${why}`);
+    this.armExpiry(id.notAfter);
     this.nodeName = r.nodeName;
     this.deps.claim(r.nodeName, this);
     // Lease first, node second: the lifecycle controller then never sees a Ready node without a lease.

@@ -3,6 +3,7 @@
  * { kind, metadata, spec, status }: users write spec, the system writes status.
  * These types are shared by the API, the store, the controllers and the CLI.
  */
+import type { ClusterCa, NodeRevocation, Token } from './security-types.js';
 
 /** ObjectMeta is the identity and bookkeeping every stored object carries. */
 export interface ObjectMeta {
@@ -160,6 +161,36 @@ export interface Service {
   status?: ServiceStatus;
 }
 
+/** PolicyLevel is a namespace's admission level (objects/admission-policy.ts), least to most strict. */
+export type PolicyLevel = 'privileged' | 'baseline' | 'restricted';
+
+/** NamespaceSpec is written by admins: the admission level of the namespace's services. */
+export interface NamespaceSpec {
+  policy: PolicyLevel;
+}
+
+/** NamespaceViolation is one service whose template breaks the namespace's level, with one message per field. */
+export interface NamespaceViolation {
+  service: string;
+  violations: string[];
+}
+
+/** NamespaceStatus is computed on read by the API, never stored. */
+export interface NamespaceStatus {
+  /** violations lists the services that break spec.policy now (they keep running; their next template change must comply). */
+  violations?: NamespaceViolation[];
+  /** implicit: no Namespace object is stored; the namespace exists because services do, at the default level. */
+  implicit?: boolean;
+}
+
+/** Namespace is stored at /berth/v1/namespaces/<name>; a namespace without one is implicit, at baseline. */
+export interface Namespace {
+  kind: 'Namespace';
+  metadata: ObjectMeta;
+  spec: NamespaceSpec;
+  status: NamespaceStatus;
+}
+
 /** TaskPhase is the lifecycle of one replica (DESIGN.md). */
 export type TaskPhase =
   | 'pending' | 'assigned' | 'preparing' | 'starting' | 'running'
@@ -273,4 +304,4 @@ export interface Event {
 }
 
 /** BerthObject is any stored object. */
-export type BerthObject = Service | Task | Node | Revision;
+export type BerthObject = Service | Task | Node | Revision | Namespace | ClusterCa | Token | NodeRevocation;

@@ -4,11 +4,12 @@
  * and normalises quantities to numbers. Pure: no I/O.
  */
 import type { FieldError } from '../errors.js';
+import { canonicalCapability } from './capabilities.js';
 import { parseConstraint, isSpreadAttribute } from './constraints.js';
 import { checkImage } from './image.js';
 import { checkDnsLabel, checkLabel, MAX_SERVICE_NAME_LENGTH } from './names.js';
 import { parseCpu, parseMemory } from './quantity.js';
-import type { ContainerTemplate, ServiceSpec } from './types.js';
+import type { ContainerTemplate, NamespaceSpec, ServiceSpec } from './types.js';
 
 /** SchemaErrorLike is the part of an ajv ErrorObject the formatter reads. */
 export interface SchemaErrorLike {
@@ -20,6 +21,15 @@ export interface SchemaErrorLike {
 
 /** DEFAULT_REPLICAS is what a spec without replicas gets. */
 export const DEFAULT_REPLICAS = 1;
+
+/**
+ * MAX_TEMPLATE_BYTES bounds a service's template as stored JSON. Every task carries a copy, in
+ * etcd, in each control plane's watch cache and in its node's DesiredTasks message, so the size
+ * multiplies by the replicas. With it one task (template, labels, metadata) is a small part of
+ * a txn (MAX_TXN_BYTES), so any number of replicas commits in byte-bounded txns, and 200 tasks
+ * of this size still fit one agent push (GRPC_MAX_MESSAGE_BYTES in common/grpc-limits.ts).
+ */
+export const MAX_TEMPLATE_BYTES = 256 * 1024;
 
 function pathToField(instancePath: string, prefix: string): string {
   const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
@@ -94,6 +104,14 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
     if (kinds.length !== 1) return invalid(`${f}.health`, `must have exactly one of http, tcp or exec (got ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
     if (t.health.http && !t.health.http.path.startsWith('/')) return invalid(`${f}.health.http.path`, 'must start with /');
   }
+  // Capability names as the runtime accepts them, so a typo is refused here rather than failing every task.
+  for (const list of ['capAdd', 'capDrop'] as const) {
+    for (const [i, name] of (t.security?.[list] ?? []).entries()) {
+      if (canonicalCapability(name) === undefined) {
+        return invalid(`${f}.security.${list}[${i}]`, `unknown capability "${name}" (a name from capabilities(7) such as NET_ADMIN, with or without CAP_, any case, or ALL)`);
+      }
+    }
+  }
   const out: ContainerTemplate = structuredClone(t);
   if (t.resources) {
     const r = t.resources as Record<string, unknown>;
@@ -131,6 +149,10 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
 export function admitServiceSpec(spec: ServiceSpec): Admit<ServiceSpec> {
   const template = admitTemplate(spec.template, 'spec.template');
   if (!template.ok) return template;
+  const templateBytes = Buffer.byteLength(JSON.stringify(template.value));
+  if (templateBytes > MAX_TEMPLATE_BYTES) {
+    return invalid('spec.template', `is ${templateBytes} bytes as JSON, over the limit of ${MAX_TEMPLATE_BYTES} (${MAX_TEMPLATE_BYTES / 1024} KiB): every task carries a copy of it; put large configuration into the image instead of env or command`);
+  }
   for (const [i, c] of (spec.placement?.constraints ?? []).entries()) {
     const parsed = parseConstraint(c);
     if (!parsed.ok) return invalid(`spec.placement.constraints[${i}]`, parsed.message);
@@ -185,4 +207,34 @@ export function admitService(body: ServiceBody, url: { namespace: string; name?:
       resourceVersion: body.metadata.resourceVersion,
     },
   };
+}
+
+/** NamespaceBody is a schema-valid Namespace as PUT takes it; kind and metadata are optional. */
+export interface NamespaceBody {
+  kind?: 'Namespace';
+  metadata?: { name?: string; labels?: Record<string, string>; resourceVersion?: string };
+  spec: NamespaceSpec;
+}
+
+/** AdmittedNamespace is what the API stores for a Namespace, with an optional precondition. */
+export interface AdmittedNamespace {
+  name: string;
+  labels: Record<string, string>;
+  spec: NamespaceSpec;
+  resourceVersion?: string;
+}
+
+/** admitNamespace checks a schema-valid body against the name in the URL. */
+export function admitNamespace(body: NamespaceBody, urlName: string): Admit<AdmittedNamespace> {
+  const nameErr = checkName('metadata.name', urlName, 'other');
+  if (nameErr) return { ok: false, error: nameErr };
+  const m = body.metadata ?? {};
+  if (m.name !== undefined && m.name !== urlName) {
+    return invalid('metadata.name', `"${m.name}" does not match the name in the URL ("${urlName}")`);
+  }
+  for (const [k, v] of Object.entries(m.labels ?? {})) {
+    const why = checkLabel(k, v);
+    if (why) return invalid('metadata.labels', why);
+  }
+  return { ok: true, value: { name: urlName, labels: { ...(m.labels ?? {}) }, spec: { policy: body.spec.policy }, resourceVersion: m.resourceVersion } };
 }

@@ -6,7 +6,8 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../common/log.js';
 import type { Node, Service, Task } from '../objects/types.js';
 import { WatchCache } from './cache.js';
-import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey } from './keys.js';
+import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey, isTokenKey } from './keys.js';
+import type { Token } from '../objects/security-types.js';
 import type { Store } from './store.js';
 
 /** NodeLease is the value stored at leases/nodes/<name>. */
@@ -23,12 +24,14 @@ export const TASKS_BY_SERVICE = 'service';
 /** TASKS_BY_NAME indexes tasks by "<ns>/<name>" (task names are unique per namespace). */
 export const TASKS_BY_NAME = 'name';
 
-/** Informers holds the four caches; stop() cancels their watches. */
+/** Informers holds the caches; stop() cancels their watches. */
 export interface Informers {
   services: WatchCache<Service>;
   tasks: WatchCache<Task>;
   nodes: WatchCache<Node>;
   leases: WatchCache<NodeLease>;
+  /** tokens mirrors API and join tokens (hashes only) so authentication never waits on etcd. */
+  tokens: WatchCache<Token>;
   stop(): Promise<void>;
 }
 
@@ -38,10 +41,11 @@ export async function startInformers(client: Etcd3, store: Store, log: Logger): 
   const tasks = new WatchCache<Task>(client, store, 'tasks/', isTaskKey, log);
   const nodes = new WatchCache<Node>(client, store, 'nodes/', isNodeKey, log);
   const leases = new WatchCache<NodeLease>(client, store, 'leases/nodes/', isNodeLeaseKey, log);
+  const tokens = new WatchCache<Token>(client, store, 'tokens/', isTokenKey, log);
   tasks.addIndex(TASKS_BY_NODE, (t) => [t.spec.nodeName]);
   tasks.addIndex(TASKS_BY_SERVICE, (t) => [`${t.metadata.namespace}/${t.spec.service}`]);
   tasks.addIndex(TASKS_BY_NAME, (t) => [`${t.metadata.namespace}/${t.metadata.name}`]);
-  const all = [services, tasks, nodes, leases];
+  const all = [services, tasks, nodes, leases, tokens];
   await Promise.all(all.map((c) => c.start()));
-  return { services, tasks, nodes, leases, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
+  return { services, tasks, nodes, leases, tokens, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
 }

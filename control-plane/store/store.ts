@@ -6,6 +6,7 @@
 import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
 import type { BerthObject } from '../objects/types.js';
 import { ROOT_PREFIX, prefixEnd } from './keys.js';
+import { MAX_TXN_BYTES, txnBatches, txnOpBytes } from './txn-batches.js';
 
 /** WriteFailure is an expected reason a write did not happen; Fenced: the store's guard no longer holds. */
 export type WriteFailure = 'NotFound' | 'Conflict' | 'AlreadyExists' | 'Fenced';
@@ -54,6 +55,31 @@ export function decode<T>(kv: IKeyValue): T | undefined {
 function encode(obj: BerthObject): Buffer {
   const { resourceVersion: _drop, ...metadata } = obj.metadata;
   return Buffer.from(JSON.stringify({ ...obj, metadata }));
+}
+
+/** PreparedOp is one write encoded once for however many txns it takes part in, with its size. */
+interface PreparedOp {
+  op: WriteOp;
+  compare: ICompare;
+  request: IRequestOp;
+  bytes: number;
+}
+
+function prepare(op: WriteOp): PreparedOp {
+  const key = abs(op.key);
+  if (op.type === 'delete') {
+    return {
+      op,
+      compare: { key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision },
+      request: { request_delete_range: { key } },
+      bytes: txnOpBytes(key.length, 0),
+    };
+  }
+  const value = encode(op.object);
+  const compare: ICompare = op.type === 'create'
+    ? { key, target: 'Create', result: 'Equal', create_revision: 0 }
+    : { key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision };
+  return { op, compare, request: { request_put: { key, value } }, bytes: txnOpBytes(key.length, value.length) };
 }
 
 function withVersion<T extends BerthObject>(obj: T, revision: string): T {
@@ -144,15 +170,17 @@ export class Store {
   }
 
   /**
-   * commit applies ops in txns of MAX_OPS_PER_TXN, all-or-nothing per txn; when a txn's
-   * compares fail, its ops are retried one by one so each op gets its own outcome.
+   * commit applies ops in txns of at most MAX_OPS_PER_TXN ops and MAX_TXN_BYTES bytes (see
+   * txn-batches.ts), all-or-nothing per txn; when a txn's compares fail, its ops are retried one
+   * by one so each op gets its own outcome.
    */
   async commit(ops: WriteOp[]): Promise<BatchResult[]> {
     const results: BatchResult[] = [];
     // The guard takes one compare, so a guarded txn carries one op fewer.
     const perTxn = this.guard ? MAX_OPS_PER_TXN - 1 : MAX_OPS_PER_TXN;
-    for (let i = 0; i < ops.length; i += perTxn) {
-      const chunk = ops.slice(i, i + perTxn);
+    const prepared = ops.map(prepare);
+    for (const { start, end } of txnBatches(prepared.map((p) => p.bytes), perTxn, MAX_TXN_BYTES)) {
+      const chunk = prepared.slice(start, end);
       const batch = await this.txn(chunk);
       if (batch) {
         results.push(...batch);
@@ -160,14 +188,14 @@ export class Store {
       }
       if (!(await this.guardHolds())) {
         // Fenced: nothing more from this writer can apply; say so for every remaining op.
-        for (let j = i; j < ops.length; j++) results.push({ ok: false, reason: 'Fenced' });
+        for (let j = start; j < ops.length; j++) results.push({ ok: false, reason: 'Fenced' });
         return results;
       }
       if (chunk.length === 1) {
-        results.push(await this.failureOf(chunk[0]!));
+        results.push(await this.failureOf(chunk[0]!.op));
         continue;
       }
-      for (const op of chunk) results.push(...((await this.txn([op])) ?? [await this.failureOf(op)]));
+      for (const p of chunk) results.push(...((await this.txn([p])) ?? [await this.failureOf(p.op)]));
     }
     return results;
   }
@@ -195,22 +223,9 @@ export class Store {
     await this.client.kv.put({ key: abs(key), value: Buffer.from(JSON.stringify(value)), lease: leaseId });
   }
 
-  private async txn(ops: WriteOp[]): Promise<BatchResult[] | undefined> {
-    const compare: ICompare[] = [];
-    const success: IRequestOp[] = [];
-    for (const op of ops) {
-      if (op.type === 'create') {
-        compare.push({ key: abs(op.key), target: 'Create', result: 'Equal', create_revision: 0 });
-        success.push({ request_put: { key: abs(op.key), value: encode(op.object) } });
-      } else if (op.type === 'update') {
-        compare.push({ key: abs(op.key), target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision });
-        success.push({ request_put: { key: abs(op.key), value: encode(op.object) } });
-      } else {
-        compare.push({ key: abs(op.key), target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision });
-        success.push({ request_delete_range: { key: abs(op.key) } });
-      }
-    }
-    const res = await this.client.kv.txn({ compare: [...compare, ...this.guardCompare()], success, failure: [] });
+  private async txn(ops: PreparedOp[]): Promise<BatchResult[] | undefined> {
+    const compare = [...ops.map((p) => p.compare), ...this.guardCompare()];
+    const res = await this.client.kv.txn({ compare, success: ops.map((p) => p.request), failure: [] });
     if (!res.succeeded) return undefined;
     const revision = res.header.revision;
     return ops.map(() => ({ ok: true, revision }));

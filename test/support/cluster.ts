@@ -23,6 +23,10 @@ export interface ClusterHost {
 /** ClusterStatus is the JSON printed by `deploy/local-cluster status`. */
 export interface ClusterStatus {
   server: string;
+  /** config is the cluster's admin berth config file (server, CA, admin token). */
+  config: string;
+  /** ca is the cluster CA certificate file. */
+  ca: string;
   registry: string;
   hosts: ClusterHost[];
   controlPlanePid?: number;
@@ -51,13 +55,41 @@ export function localCluster(args: string[], timeoutMs = 180_000): CommandResult
 export function clusterStatus(name: string): ClusterStatus {
   const r = localCluster(['status', '--name', name], 30_000);
   if (r.code !== 0) throw new Error(`local-cluster status --name ${name} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterStatus;
+  const status = JSON.parse(r.stdout) as ClusterStatus;
+  useConfigFor(status.server, status.config);
+  return status;
+}
+
+const configs = new Map<string, string>();
+
+/**
+ * useConfigFor makes berth() and berthJson() authenticate to server with the berth config file
+ * at path (the admin config of a local cluster or an in-process control plane), as an operator
+ * who exported BERTH_CONFIG would. clusterStatus() does it for every cluster it reads.
+ */
+export function useConfigFor(server: string, path: string): void {
+  configs.set(server, path);
+}
+
+/** configFor is the berth config registered for server, if any. */
+export function configFor(server: string): string | undefined {
+  return configs.get(server);
+}
+
+/** cliEnv is the environment the CLI runs with against server: its config (if registered) and the server URL. */
+export function cliEnv(server: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const config = configs.get(server);
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER: server, ...extra };
+  delete env.BERTH_TOKEN;
+  if (config) env.BERTH_CONFIG = config;
+  else delete env.BERTH_CONFIG;
+  return env;
 }
 
 /** berth runs the real CLI against server with input on stdin; it never throws on a non-zero exit. */
 export function berth(server: string, args: string[], input?: string): CommandResult {
   return finished(spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'control-plane', 'cli', 'main.js'), ...args], {
-    encoding: 'utf8', timeout: 60_000, input, env: { ...process.env, BERTH_SERVER: server },
+    encoding: 'utf8', timeout: 60_000, input, env: cliEnv(server),
   }));
 }
 

@@ -1,8 +1,18 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { credentials, Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentGatewayService, type AgentMessage, type ControlMessage, type TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
-import { AgentSession, backoffDelayMs } from '../../agent/session.js';
+import { AgentSession, backoffDelayMs, type SessionIdentity } from '../../agent/session.js';
+
+// The session logic is what these tests drive; the gateway stub speaks plaintext, so the
+// identity hands out insecure credentials and never needs renewing (mTLS has its own tests).
+const plaintextIdentity: SessionIdentity = {
+  channel: async () => credentials.createInsecure(),
+  renewDueInMs: () => Number.POSITIVE_INFINITY,
+  renewalRequest: async () => '',
+  renewed: () => undefined,
+  forget: () => undefined,
+};
 import type { TaskStatusView } from '../../agent/reconciler-status.js';
 
 type Call = ServerDuplexStream<AgentMessage, ControlMessage>;
@@ -51,6 +61,7 @@ test('the session registers, reports fully, relays desired tasks, heartbeats, an
     servers: [`127.0.0.1:${gw1.port}`, `127.0.0.1:${gw2.port}`],
     tasks: { setDesired: (t) => desired.push(t), statuses: () => [known] },
     register: () => ({ nodeName: 'node-a', labels: { zone: 'a' }, capacity: { cpuCores: 2, memoryBytes: 1, pids: 10 }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }], metricsUrl: 'http://10.0.0.2:9480/metrics', agentVersion: '0.1.0', cgroupVersion: 'v1', images: [] }),
+    identity: plaintextIdentity,
     initialBackoffMs: 20,
     maxBackoffMs: 100,
   });

@@ -2,12 +2,13 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildApi } from '../../control-plane/api/server.js';
 import { createLogger } from '../../common/log.js';
+import { ADMIN_HEADERS, testAuthenticator } from '../support/api-auth.js';
 import { admitService } from '../../control-plane/objects/validation.js';
 import type { Store } from '../../control-plane/store/store.js';
 
 // Every bad body must be refused before the store is touched: any store access throws.
 const untouchable = new Proxy({}, { get: (_t, p) => { throw new Error(`store.${String(p)} touched during validation`); } }) as Store;
-const app = buildApi(untouchable, createLogger('error'));
+const app = buildApi(untouchable, createLogger('error'), { auth: testAuthenticator() });
 after(() => app.close());
 
 const good = () => ({ kind: 'Service', metadata: { name: 'web' }, spec: { replicas: 2, template: { image: 'oci-archive:/images/busybox.tar' } } });
@@ -41,12 +42,13 @@ const cases: Case[] = [
   { name: 'bad constraint', body: { ...good(), spec: { ...good().spec, placement: { constraints: ['zone = a'] } } }, field: 'spec.placement.constraints[0]', message: /cannot parse/ },
   { name: 'bad strategy', body: { ...good(), spec: { ...good().spec, placement: { strategy: 'random' } } }, field: 'spec.placement.strategy', message: /must be one of/ },
   { name: 'bad restart policy', body: { ...good(), spec: { replicas: 1, template: { image: 'oci:/x', restart: { policy: 'sometimes' } } } }, field: 'spec.template.restart.policy', message: /must be one of/ },
-  { name: 'name not a DNS label', body: { ...good(), metadata: { name: 'Web_1' } }, url: '/v1/namespaces/default/services/Web_1', field: 'metadata.name', message: /DNS label/ },
-  { name: 'service name too long', body: { ...good(), metadata: { name: 'a'.repeat(41) } }, url: `/v1/namespaces/default/services/${'a'.repeat(41)}`, field: 'metadata.name', message: /at most 40 characters/ },
+  { name: 'name not a DNS label', body: { ...good(), metadata: { name: 'Web_1' } }, field: 'metadata.name', message: /DNS label/ },
+  { name: 'service name too long', body: { ...good(), metadata: { name: 'a'.repeat(41) } }, field: 'metadata.name', message: /at most 40 characters/ },
+  { name: 'URL name not a DNS label', body: { ...good(), metadata: { name: 'Web_1' } }, url: '/v1/namespaces/default/services/Web_1', code: 'BERTH_ERR_INVALID_NAME', field: 'name', message: /^path parameter "name" \(service name\): .*DNS label/ },
   { name: 'name differs from URL', body: { ...good(), metadata: { name: 'api' } }, field: 'metadata.name', message: /does not match the name in the URL/ },
   { name: 'namespace differs from URL', body: { ...good(), metadata: { name: 'web', namespace: 'prod' } }, field: 'metadata.namespace', message: /does not match the namespace in the URL/ },
   { name: 'bad label', body: { ...good(), metadata: { name: 'web', labels: { 'a b': 'x' } } }, field: 'metadata.labels', message: /invalid label key/ },
-  { name: 'bad namespace in URL', body: good(), url: '/v1/namespaces/Prod/services/web', field: 'metadata.namespace', message: /DNS label/ },
+  { name: 'bad namespace in URL', body: good(), url: '/v1/namespaces/Prod/services/web', code: 'BERTH_ERR_INVALID_NAME', field: 'ns', message: /^path parameter "ns" \(namespace\): .*DNS label/ },
 ];
 
 for (const c of cases) {
@@ -54,7 +56,7 @@ for (const c of cases) {
     const res = await app.inject({
       method: 'PUT',
       url: c.url ?? '/v1/namespaces/default/services/web',
-      headers: { 'content-type': c.contentType ?? 'application/json' },
+      headers: { ...ADMIN_HEADERS, 'content-type': c.contentType ?? 'application/json' },
       payload: c.raw ?? JSON.stringify(c.body),
     });
     const body = res.json() as { error: { code: string; message: string; field?: string } };
@@ -68,7 +70,7 @@ for (const c of cases) {
 
 test('scale refuses a negative count and unknown fields', async () => {
   for (const [payload, message] of [[{ replicas: -2 }, 'replicas: must be >= 0'], [{ replicas: 1, x: 1 }, 'body: unknown field "x"'], [{}, 'replicas: required']] as const) {
-    const res = await app.inject({ method: 'PUT', url: '/v1/namespaces/default/services/web/scale', payload });
+    const res = await app.inject({ method: 'PUT', url: '/v1/namespaces/default/services/web/scale', payload, headers: ADMIN_HEADERS });
     assert.equal(res.statusCode, 400);
     assert.equal((res.json() as { error: { message: string } }).error.message, message);
   }
@@ -95,7 +97,7 @@ test('admitService accepts every image scheme of DESIGN.md', () => {
 });
 
 test('delete node refuses a force value other than true or false before touching the store', async () => {
-  const res = await app.inject({ method: 'DELETE', url: '/v1/nodes/host-1?force=yes' });
+  const res = await app.inject({ method: 'DELETE', url: '/v1/nodes/host-1?force=yes', headers: ADMIN_HEADERS });
   assert.equal(res.statusCode, 400);
   assert.match(res.json<{ error: { message: string } }>().error.message, /force/);
 });

@@ -13,9 +13,12 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientUnaryCall,
   type handleBidiStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
+  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
@@ -29,6 +32,42 @@ export const protobufFileName = "berth/v1/agent.proto";
  * pushes the full desired task set for the node (level-triggered), the agent pushes status.
  */
 
+export interface ClusterInfoRequest {
+}
+
+export interface ClusterInfoResponse {
+  /** PEM */
+  caCertificate: string;
+}
+
+export interface JoinRequest {
+  /** btjoin1.<ca sha256>.<id>.<secret> */
+  token: string;
+  /** the certificate's subject; must not be a connected node's name */
+  nodeName: string;
+  /** PKCS#10 PEM, ECDSA P-256 */
+  csr: string;
+}
+
+export interface JoinResponse {
+  /** PEM, CN = node_name, client auth only */
+  certificate: string;
+  /** PEM */
+  caCertificate: string;
+}
+
+/** CertificateRenewal asks for a fresh certificate for the session's node (same key or a new one). */
+export interface CertificateRenewal {
+  csr: string;
+}
+
+/** CertificateIssued answers a CertificateRenewal: the new certificate, or why not. */
+export interface CertificateIssued {
+  /** PEM; "" when refused */
+  certificate: string;
+  error: string;
+}
+
 export interface AgentMessage {
   msg:
     | { $case: "register"; value: Register }
@@ -36,6 +75,7 @@ export interface AgentMessage {
     | { $case: "taskStatus"; value: TaskStatusReport }
     | { $case: "execResult"; value: ExecResult }
     | { $case: "nodeImages"; value: NodeImages }
+    | { $case: "renewCertificate"; value: CertificateRenewal }
     | undefined;
 }
 
@@ -47,6 +87,7 @@ export interface ControlMessage {
     | { $case: "execRequest"; value: ExecRequest }
     | { $case: "peers"; value: Peers }
     | { $case: "endpoints"; value: Endpoints }
+    | { $case: "certificateIssued"; value: CertificateIssued }
     | undefined;
 }
 
@@ -350,6 +391,477 @@ export interface ExecResult {
   errorMessage: string;
 }
 
+function createBaseClusterInfoRequest(): ClusterInfoRequest {
+  return {};
+}
+
+export const ClusterInfoRequest: MessageFns<ClusterInfoRequest> = {
+  encode(_: ClusterInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterInfoRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterInfoRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ClusterInfoRequest {
+    return {};
+  },
+
+  toJSON(_: ClusterInfoRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterInfoRequest>, I>>(base?: I): ClusterInfoRequest {
+    return ClusterInfoRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterInfoRequest>, I>>(_: I): ClusterInfoRequest {
+    const message = createBaseClusterInfoRequest();
+    return message;
+  },
+};
+
+function createBaseClusterInfoResponse(): ClusterInfoResponse {
+  return { caCertificate: "" };
+}
+
+export const ClusterInfoResponse: MessageFns<ClusterInfoResponse> = {
+  encode(message: ClusterInfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caCertificate !== "") {
+      writer.uint32(10).string(message.caCertificate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterInfoResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterInfoResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.caCertificate = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterInfoResponse {
+    return {
+      caCertificate: isSet(object.caCertificate)
+        ? globalThis.String(object.caCertificate)
+        : isSet(object.ca_certificate)
+        ? globalThis.String(object.ca_certificate)
+        : "",
+    };
+  },
+
+  toJSON(message: ClusterInfoResponse): unknown {
+    const obj: any = {};
+    if (message.caCertificate !== "") {
+      obj.caCertificate = message.caCertificate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterInfoResponse>, I>>(base?: I): ClusterInfoResponse {
+    return ClusterInfoResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterInfoResponse>, I>>(object: I): ClusterInfoResponse {
+    const message = createBaseClusterInfoResponse();
+    message.caCertificate = object.caCertificate ?? "";
+    return message;
+  },
+};
+
+function createBaseJoinRequest(): JoinRequest {
+  return { token: "", nodeName: "", csr: "" };
+}
+
+export const JoinRequest: MessageFns<JoinRequest> = {
+  encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.nodeName !== "") {
+      writer.uint32(18).string(message.nodeName);
+    }
+    if (message.csr !== "") {
+      writer.uint32(26).string(message.csr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.csr = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinRequest {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      nodeName: isSet(object.nodeName)
+        ? globalThis.String(object.nodeName)
+        : isSet(object.node_name)
+        ? globalThis.String(object.node_name)
+        : "",
+      csr: isSet(object.csr) ? globalThis.String(object.csr) : "",
+    };
+  },
+
+  toJSON(message: JoinRequest): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.nodeName !== "") {
+      obj.nodeName = message.nodeName;
+    }
+    if (message.csr !== "") {
+      obj.csr = message.csr;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinRequest>, I>>(base?: I): JoinRequest {
+    return JoinRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinRequest>, I>>(object: I): JoinRequest {
+    const message = createBaseJoinRequest();
+    message.token = object.token ?? "";
+    message.nodeName = object.nodeName ?? "";
+    message.csr = object.csr ?? "";
+    return message;
+  },
+};
+
+function createBaseJoinResponse(): JoinResponse {
+  return { certificate: "", caCertificate: "" };
+}
+
+export const JoinResponse: MessageFns<JoinResponse> = {
+  encode(message: JoinResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certificate !== "") {
+      writer.uint32(10).string(message.certificate);
+    }
+    if (message.caCertificate !== "") {
+      writer.uint32(18).string(message.caCertificate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certificate = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caCertificate = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinResponse {
+    return {
+      certificate: isSet(object.certificate) ? globalThis.String(object.certificate) : "",
+      caCertificate: isSet(object.caCertificate)
+        ? globalThis.String(object.caCertificate)
+        : isSet(object.ca_certificate)
+        ? globalThis.String(object.ca_certificate)
+        : "",
+    };
+  },
+
+  toJSON(message: JoinResponse): unknown {
+    const obj: any = {};
+    if (message.certificate !== "") {
+      obj.certificate = message.certificate;
+    }
+    if (message.caCertificate !== "") {
+      obj.caCertificate = message.caCertificate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinResponse>, I>>(base?: I): JoinResponse {
+    return JoinResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinResponse>, I>>(object: I): JoinResponse {
+    const message = createBaseJoinResponse();
+    message.certificate = object.certificate ?? "";
+    message.caCertificate = object.caCertificate ?? "";
+    return message;
+  },
+};
+
+function createBaseCertificateRenewal(): CertificateRenewal {
+  return { csr: "" };
+}
+
+export const CertificateRenewal: MessageFns<CertificateRenewal> = {
+  encode(message: CertificateRenewal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.csr !== "") {
+      writer.uint32(10).string(message.csr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateRenewal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateRenewal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.csr = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateRenewal {
+    return { csr: isSet(object.csr) ? globalThis.String(object.csr) : "" };
+  },
+
+  toJSON(message: CertificateRenewal): unknown {
+    const obj: any = {};
+    if (message.csr !== "") {
+      obj.csr = message.csr;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CertificateRenewal>, I>>(base?: I): CertificateRenewal {
+    return CertificateRenewal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CertificateRenewal>, I>>(object: I): CertificateRenewal {
+    const message = createBaseCertificateRenewal();
+    message.csr = object.csr ?? "";
+    return message;
+  },
+};
+
+function createBaseCertificateIssued(): CertificateIssued {
+  return { certificate: "", error: "" };
+}
+
+export const CertificateIssued: MessageFns<CertificateIssued> = {
+  encode(message: CertificateIssued, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certificate !== "") {
+      writer.uint32(10).string(message.certificate);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateIssued {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateIssued();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certificate = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateIssued {
+    return {
+      certificate: isSet(object.certificate) ? globalThis.String(object.certificate) : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: CertificateIssued): unknown {
+    const obj: any = {};
+    if (message.certificate !== "") {
+      obj.certificate = message.certificate;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CertificateIssued>, I>>(base?: I): CertificateIssued {
+    return CertificateIssued.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CertificateIssued>, I>>(object: I): CertificateIssued {
+    const message = createBaseCertificateIssued();
+    message.certificate = object.certificate ?? "";
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 function createBaseAgentMessage(): AgentMessage {
   return { msg: undefined };
 }
@@ -371,6 +883,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         break;
       case "nodeImages":
         NodeImages.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
+      case "renewCertificate":
+        CertificateRenewal.encode(message.msg.value, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -429,6 +944,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "nodeImages", value: NodeImages.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.msg = { $case: "renewCertificate", value: CertificateRenewal.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -459,6 +982,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "nodeImages", value: NodeImages.fromJSON(object.nodeImages) }
         : isSet(object.node_images)
         ? { $case: "nodeImages", value: NodeImages.fromJSON(object.node_images) }
+        : isSet(object.renewCertificate)
+        ? { $case: "renewCertificate", value: CertificateRenewal.fromJSON(object.renewCertificate) }
+        : isSet(object.renew_certificate)
+        ? { $case: "renewCertificate", value: CertificateRenewal.fromJSON(object.renew_certificate) }
         : undefined,
     };
   },
@@ -475,6 +1002,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.execResult = ExecResult.toJSON(message.msg.value);
     } else if (message.msg?.$case === "nodeImages") {
       obj.nodeImages = NodeImages.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "renewCertificate") {
+      obj.renewCertificate = CertificateRenewal.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -515,6 +1044,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "renewCertificate": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "renewCertificate", value: CertificateRenewal.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -544,6 +1079,9 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         break;
       case "endpoints":
         Endpoints.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
+      case "certificateIssued":
+        CertificateIssued.encode(message.msg.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -610,6 +1148,14 @@ export const ControlMessage: MessageFns<ControlMessage> = {
             message.msg = { $case: "endpoints", value: Endpoints.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.msg = { $case: "certificateIssued", value: CertificateIssued.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -642,6 +1188,10 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         ? { $case: "peers", value: Peers.fromJSON(object.peers) }
         : isSet(object.endpoints)
         ? { $case: "endpoints", value: Endpoints.fromJSON(object.endpoints) }
+        : isSet(object.certificateIssued)
+        ? { $case: "certificateIssued", value: CertificateIssued.fromJSON(object.certificateIssued) }
+        : isSet(object.certificate_issued)
+        ? { $case: "certificateIssued", value: CertificateIssued.fromJSON(object.certificate_issued) }
         : undefined,
     };
   },
@@ -660,6 +1210,8 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       obj.peers = Peers.toJSON(message.msg.value);
     } else if (message.msg?.$case === "endpoints") {
       obj.endpoints = Endpoints.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "certificateIssued") {
+      obj.certificateIssued = CertificateIssued.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -703,6 +1255,12 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "endpoints": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "endpoints", value: Endpoints.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "certificateIssued": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "certificateIssued", value: CertificateIssued.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -4620,6 +5178,8 @@ export const AgentGatewayService = {
   /**
    * Session is the one long-lived stream per connected agent. The first message from the
    * agent must be a Register; everything else is refused until then.
+   * Session needs a node certificate signed by the cluster CA (mTLS); Register.node_name must
+   * equal the certificate's subject.
    */
   session: {
     path: "/berth.v1.AgentGateway/Session" as const,
@@ -4630,24 +5190,99 @@ export const AgentGatewayService = {
     responseSerialize: (value: ControlMessage): Buffer => Buffer.from(ControlMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): ControlMessage => ControlMessage.decode(value),
   },
+  /**
+   * ClusterInfo answers anyone: the CA certificate, which a joining agent checks against the
+   * digest its join token carries before it trusts this server with the token.
+   */
+  clusterInfo: {
+    path: "/berth.v1.AgentGateway/ClusterInfo" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClusterInfoRequest): Buffer => Buffer.from(ClusterInfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClusterInfoRequest => ClusterInfoRequest.decode(value),
+    responseSerialize: (value: ClusterInfoResponse): Buffer => Buffer.from(ClusterInfoResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterInfoResponse => ClusterInfoResponse.decode(value),
+  },
+  /**
+   * Join trades a join token and a certificate request for a node certificate. The private key
+   * never leaves the node: only the request (signed by it) travels.
+   */
+  join: {
+    path: "/berth.v1.AgentGateway/Join" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinRequest): Buffer => Buffer.from(JoinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinRequest => JoinRequest.decode(value),
+    responseSerialize: (value: JoinResponse): Buffer => Buffer.from(JoinResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JoinResponse => JoinResponse.decode(value),
+  },
 } as const;
 
 export interface AgentGatewayServer extends UntypedServiceImplementation {
   /**
    * Session is the one long-lived stream per connected agent. The first message from the
    * agent must be a Register; everything else is refused until then.
+   * Session needs a node certificate signed by the cluster CA (mTLS); Register.node_name must
+   * equal the certificate's subject.
    */
   session: handleBidiStreamingCall<AgentMessage, ControlMessage>;
+  /**
+   * ClusterInfo answers anyone: the CA certificate, which a joining agent checks against the
+   * digest its join token carries before it trusts this server with the token.
+   */
+  clusterInfo: handleUnaryCall<ClusterInfoRequest, ClusterInfoResponse>;
+  /**
+   * Join trades a join token and a certificate request for a node certificate. The private key
+   * never leaves the node: only the request (signed by it) travels.
+   */
+  join: handleUnaryCall<JoinRequest, JoinResponse>;
 }
 
 export interface AgentGatewayClient extends Client {
   /**
    * Session is the one long-lived stream per connected agent. The first message from the
    * agent must be a Register; everything else is refused until then.
+   * Session needs a node certificate signed by the cluster CA (mTLS); Register.node_name must
+   * equal the certificate's subject.
    */
   session(): ClientDuplexStream<AgentMessage, ControlMessage>;
   session(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ControlMessage>;
   session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ControlMessage>;
+  /**
+   * ClusterInfo answers anyone: the CA certificate, which a joining agent checks against the
+   * digest its join token carries before it trusts this server with the token.
+   */
+  clusterInfo(
+    request: ClusterInfoRequest,
+    callback: (error: ServiceError | null, response: ClusterInfoResponse) => void,
+  ): ClientUnaryCall;
+  clusterInfo(
+    request: ClusterInfoRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterInfoResponse) => void,
+  ): ClientUnaryCall;
+  clusterInfo(
+    request: ClusterInfoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterInfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Join trades a join token and a certificate request for a node certificate. The private key
+   * never leaves the node: only the request (signed by it) travels.
+   */
+  join(request: JoinRequest, callback: (error: ServiceError | null, response: JoinResponse) => void): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JoinResponse) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JoinResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentGatewayClient = makeGenericClientConstructor(
