@@ -6,7 +6,7 @@
  * is parented by its shim, and the next agent re-adopts them.
  */
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { createRuntime } from './runtime/index.js';
 import { IMAGE_GC_INTERVAL_MS, ImageStore } from './images/index.js';
@@ -94,7 +94,8 @@ function parseFlags(argv: string[]): { flags: Flags; config: AgentConfig } {
 function readJoinToken(flags: Flags): string | undefined {
   if (flags.joinToken) return flags.joinToken.trim();
   if (!flags.joinTokenFile) return undefined;
-  return readFileSync(flags.joinTokenFile, 'utf8').trim();
+  // A node that has joined needs the token no more: a removed file is not an error then.
+  return existsSync(flags.joinTokenFile) ? readFileSync(flags.joinTokenFile, 'utf8').trim() : undefined;
 }
 
 async function main(): Promise<void> {

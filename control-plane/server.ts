@@ -145,7 +145,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const bound = api.server.address();
     const apiUrl = `https://${connectable(host)}:${typeof bound === 'object' && bound ? bound.port : port}`;
     const adminConfig = opts.adminConfig ?? join(opts.dataDir, 'admin.config');
-    await bootstrapAdmin({ tokens, ca, server: apiUrl, path: adminConfig, log: security });
+    // The admin config is copied to other machines: name the server as they reach it when known.
+    const advertised = opts.advertiseAddresses?.[0];
+    const adminServer = advertised ? `https://${advertised.includes(':') ? `[${advertised}]` : advertised}:${new URL(apiUrl).port}` : apiUrl;
+    await bootstrapAdmin({ tokens, ca, server: adminServer, path: adminConfig, log: security });
     // HA: every replica serves the API and agent sessions; only the elected leader runs the
     // controllers, writing through a store fenced by its leader key.
     let controllers: Controllers | undefined;

@@ -73,7 +73,7 @@ spec:
       doc: 'kind: Service\nmetadata: { name: bad }\nspec: { replicas: 1, template: { command: [sh] } }\n' },
     { name: 'a bad memory quantity', exit: 1, says: /spec\.template\.resources\.memory/,
       doc: `kind: Service\nmetadata: { name: bad }\nspec: { replicas: 1, template: { image: "oci-archive:${SEED_ARCHIVE}", resources: { memory: lots } } }\n` },
-    { name: 'an invalid name', exit: 1, says: /metadata\.name/,
+    { name: 'an invalid name', exit: 1, says: /Bad_Name.*DNS label/,
       doc: `kind: Service\nmetadata: { name: Bad_Name }\nspec: { replicas: 1, template: { image: "oci-archive:${SEED_ARCHIVE}" } }\n` },
   ];
 

@@ -16,7 +16,7 @@ import { createSocket } from 'node:dgram';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { CLASS_IN, decodeMessage, encodeMessage, RRType } from '../../agent/dns/codec.js';
 import type { Node, Task } from '../../control-plane/objects/types.js';
-import { berth, berthJson, pidAlive, REPO_ROOT, waitFor, type ClusterStatus, downCluster, upCluster } from '../support/cluster.js';
+import { berth, berthJson, pidAlive, REPO_ROOT, waitFor, type ClusterStatus, downCluster, upCluster, cliEnv } from '../support/cluster.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
 const CLUSTER = `dns${process.pid % 10000}`;
@@ -56,7 +56,7 @@ function answersIn(out: string): string[] {
 /** lookupAsync runs nslookup through the CLI without blocking this process (whose event loop serves the fake upstream). */
 async function lookupAsync(server: string, task: string, name: string): Promise<{ out: string; ips: string[] }> {
   const r = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'control-plane', 'cli', 'main.js'), 'exec', task, '--', 'nslookup', name], {
-    env: { ...process.env, BERTH_SERVER: server }, timeout: 60_000,
+    env: cliEnv(server), timeout: 60_000,
   }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
   return { out: r.stdout + r.stderr, ips: answersIn(r.stdout) };
 }

@@ -12,7 +12,8 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import type { Node, Task } from '../../control-plane/objects/types.js';
 import { nodeSubnetKey } from '../../control-plane/network/subnets.js';
-import { berth, berthJson, clusterStatus, localCluster, pidAlive, waitFor, type ClusterStatus } from '../support/cluster.js';
+import { berth, berthJson, clusterStatus, localCluster, pidAlive, waitFor, type ClusterStatus, cliEnv, configFor } from '../support/cluster.js';
+import { apiJson } from '../support/secure.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
 const CLUSTER = `lc${process.pid % 10000}`;
@@ -43,7 +44,7 @@ describe('node lifecycle on a 3-host cluster', () => {
   let stopped: number | undefined;
   const tasks = (svc: string): Task[] => berthJson<Task[]>(server, ['get', 'tasks', '--service', svc]);
   const fetchTasks = async (svc: string): Promise<Task[]> =>
-    ((await (await fetch(`${server}/v1/namespaces/default/tasks?service=${svc}`)).json()) as { items: Task[] }).items;
+    (await apiJson<{ items: Task[] }>({ apiUrl: server, adminConfig: configFor(server)! }, 'GET', `/v1/namespaces/default/tasks?service=${svc}`)).body.items;
 
   before(() => {
     ensureSeedImage();
@@ -124,7 +125,7 @@ describe('node lifecycle on a 3-host cluster', () => {
       }
     })();
     const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['dist/control-plane/cli/main.js', '--server', server, 'drain', target, '--timeout', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['dist/control-plane/cli/main.js', 'drain', target, '--timeout', '120'], { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv(server) });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

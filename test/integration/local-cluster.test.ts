@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 // compiled to dist/test/integration/; the repo root is three levels up
@@ -19,8 +19,12 @@ function sh(args: string[], timeoutMs = UP_TIMEOUT_MS): { status: number | null;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function berth(server: string, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, '--server', server, ...args], { encoding: 'utf8', timeout: 30_000, input: input ?? '' });
+/** berth runs the CLI with the admin config `up` printed (BERTH_CONFIG), as the quick start tells people to. */
+function berth(config: string, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_CONFIG: config };
+  delete env.BERTH_SERVER;
+  delete env.BERTH_TOKEN;
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, input: input ?? '', env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -79,14 +83,17 @@ describe('deploy/local-cluster argument handling', { skip: !isRoot && 'needs roo
 
 describe('deploy/local-cluster with one host', { skip: (!isRoot && 'needs root') || (!built && 'control plane or agent not built yet') }, () => {
   let server = '';
+  let config = '';
   let idx: string | undefined;
   before(() => {
     const r = sh(['up', '--hosts', '1', '--name', NAME]);
     assert.equal(r.status, 0, `up failed:\n${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines.at(-1)!, /^BERTH_SERVER=http:\/\/10\.88\.\d+\.1:\d+$/);
+    assert.match(lines.at(-1)!, /^BERTH_SERVER=https:\/\/10\.88\.\d+\.1:\d+$/);
+    assert.match(lines.at(-2)!, /^BERTH_CONFIG=\/\S+$/, 'BERTH_CONFIG comes just before the last line');
     assert.ok(lines.some((l) => /^BERTH_REGISTRY=10\.88\.\d+\.1:\d+$/.test(l)), `no BERTH_REGISTRY line in:\n${r.stdout}`);
     server = lines.at(-1)!.slice('BERTH_SERVER='.length);
+    config = lines.at(-2)!.slice('BERTH_CONFIG='.length);
     idx = server.split('.')[2];
   });
   after(() => {
@@ -100,19 +107,34 @@ describe('deploy/local-cluster with one host', { skip: (!isRoot && 'needs root')
     assert.match(r.stderr, /already exists/);
   });
 
-  it('status reports the server, the registry and a live agent per host', () => {
+  it('status reports the server, admin config, CA, etcd, the registry and a live agent per host', () => {
     const r = sh(['status', '--name', NAME]);
     assert.equal(r.status, 0, r.stderr);
-    const status = JSON.parse(r.stdout) as { server: string; registry: string; hosts: { node: string; netns: string; address: string; agentPid: number; stateDir: string }[] };
+    const status = JSON.parse(r.stdout) as { server: string; config: string; ca: string; etcd: string; registry: string; hosts: { node: string; netns: string; address: string; agentPid: number; stateDir: string }[] };
     assert.equal(status.server, server);
+    assert.equal(status.config, config);
+    assert.equal(statSync(config).mode & 0o777, 0o600, 'the admin config holds a token: mode 0600');
+    assert.match(readFileSync(status.ca, 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+    assert.match(status.etcd, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(status.hosts.length, 1);
     const host = status.hosts[0]!;
     assert.deepEqual([host.node, host.netns, host.address], [`${NAME}-h1`, `berth-${NAME}-h1`, `10.88.${idx}.11`]);
     assert.ok(existsSync(`/proc/${host.agentPid}`), `agent pid ${host.agentPid} is alive`);
+    for (const f of ['ca.crt', 'node.key', 'node.crt']) {
+      assert.equal(statSync(`${host.stateDir}/pki/${f}`).mode & 0o777, 0o600, `the agent keeps pki/${f} with mode 0600`);
+    }
+  });
+
+  it('the CLI without the admin config is refused', () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER: server, HOME: '/nonexistent' };
+    delete env.BERTH_CONFIG;
+    delete env.BERTH_TOKEN;
+    const r = spawnSync(process.execPath, [CLI, 'get', 'nodes'], { encoding: 'utf8', timeout: 30_000, env, cwd: '/' });
+    assert.equal(r.status, 1, `without a CA or credential the CLI must fail: ${r.stdout}${r.stderr}`);
   });
 
   it('the node is Ready through the CLI', () => {
-    const r = berth(server, ['get', 'nodes', '-o', 'json']);
+    const r = berth(config, ['get', 'nodes', '-o', 'json']);
     assert.equal(r.status, 0, r.stderr);
     const nodes = JSON.parse(r.stdout) as { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
     const node = nodes.find((n) => n.metadata.name === `${NAME}-h1`);
@@ -126,12 +148,12 @@ describe('deploy/local-cluster with one host', { skip: (!isRoot && 'needs root')
       metadata: { name: 'lc-web' },
       spec: { replicas: 2, template: { image: `oci-archive:${SEED_IMAGE}`, command: ['sleep', '3600'], resources: { cpu: 0.1, memory: '32Mi', pids: 16 } } },
     });
-    const applied = berth(server, ['apply', '-f', '-'], manifest);
+    const applied = berth(config, ['apply', '-f', '-'], manifest);
     assert.equal(applied.status, 0, applied.stderr);
     const deadline = Date.now() + RUNNING_WAIT_MS;
     let running = 0;
     while (Date.now() < deadline) {
-      const r = berth(server, ['get', 'tasks', '--service', 'lc-web', '-o', 'json']);
+      const r = berth(config, ['get', 'tasks', '--service', 'lc-web', '-o', 'json']);
       if (r.status === 0) running = (JSON.parse(r.stdout) as { status: { phase: string } }[]).filter((t) => t.status.phase === 'running').length;
       if (running === 2) break;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Revision, Service, Task } from '../../control-plane/objects/types.js';
-import { REPO_ROOT, berth, clusterStatus, localCluster, run, waitFor, type ClusterStatus } from '../support/cluster.js';
+import { REPO_ROOT, berth, clusterStatus, localCluster, run, waitFor, type ClusterStatus, cliEnv, configFor } from '../support/cluster.js';
+import { apiJson } from '../support/secure.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
 const CLUSTER = `ro${process.pid % 10000}`;
@@ -36,7 +37,7 @@ const SLEEP = ['sleep', '100000'];
 /** berthAsync runs the CLI without blocking the event loop (the sampler must keep running). */
 function berthAsync(server: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'control-plane', 'cli', 'main.js'), ...args], { env: { ...process.env, BERTH_SERVER: server } });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'control-plane', 'cli', 'main.js'), ...args], { env: cliEnv(server) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -46,9 +47,9 @@ function berthAsync(server: string, args: string[]): Promise<{ code: number; std
 }
 
 async function getJson<T>(server: string, path: string): Promise<T> {
-  const res = await fetch(server + path);
-  assert.equal(res.status, 200, `GET ${path}`);
-  return (await res.json()) as T;
+  const r = await apiJson<T>({ apiUrl: server, adminConfig: configFor(server)! }, 'GET', path);
+  assert.equal(r.status, 200, `GET ${path}`);
+  return r.body;
 }
 const tasksOf = async (server: string): Promise<Task[]> => (await getJson<{ items: Task[] }>(server, `/v1/namespaces/default/tasks?service=${SERVICE}`)).items;
 const serviceOf = (server: string): Promise<Service> => getJson<Service>(server, `/v1/namespaces/default/services/${SERVICE}`);
