@@ -33,9 +33,10 @@ export function writeConfigFile(path: string, config: BerthConfigFile): void {
 
 /** bootstrapAdmin makes the admin token and config file once per cluster. */
 export async function bootstrapAdmin(o: { tokens: Tokens; ca: ClusterCa; server: string; path: string; log: Logger }): Promise<void> {
-  const existing = (await o.tokens.list()).some((t) => t.spec.createdBy === BOOTSTRAP_CREATOR);
-  if (existing) return;
-  const { token } = await o.tokens.create({ role: 'admin', displayName: 'cluster-admin', createdBy: BOOTSTRAP_CREATOR, description: 'made at the first start of the cluster' }, o.ca.sha256);
+  // The id follows from the CA, so replicas starting together race on one create: one wins.
+  const made = await o.tokens.createWithId(o.ca.sha256.slice(0, 12), { role: 'admin', displayName: 'cluster-admin', createdBy: BOOTSTRAP_CREATOR, description: 'made at the first start of the cluster' }, o.ca.sha256);
+  if (!made) return;
+  const { token } = made;
   writeConfigFile(o.path, { apiVersion: 'berth/v1', kind: 'Config', server: o.server, certificateAuthority: o.ca.certificatePem, token });
   o.log.info('wrote the admin config file (keep it safe: it holds an admin token)', { path: o.path });
 }

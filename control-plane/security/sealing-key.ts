@@ -34,11 +34,17 @@ export function readSealingKey(path: string): SealingKey {
   return keyOf(Buffer.from(text, 'hex'));
 }
 
-/** createSealingKey writes a new random key file (0600, directory 0700) and returns it; it refuses to overwrite. */
+/** createSealingKey writes a new random key file (0600, directory 0700) and returns it; an existing file is read, never overwritten. */
 export function createSealingKey(path: string): SealingKey {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const bytes = randomBytes(SEALING_KEY_BYTES);
-  writeFileSync(path, `${bytes.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(path, `${bytes.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another replica sharing the path made it a moment ago: use that one.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readSealingKey(path);
+    throw err;
+  }
   chmodSync(path, 0o600);
   return keyOf(bytes);
 }

@@ -60,29 +60,34 @@ export class Tokens {
   /** create stores a new token and returns its one-time string; join tokens pin caSha256. */
   async create(t: NewToken, caSha256: string): Promise<{ token: string; object: Token }> {
     for (;;) {
-      const id = randomBytes(TOKEN_ID_BYTES).toString('hex');
-      const secret = randomBytes(TOKEN_SECRET_BYTES).toString('base64url');
-      const ttlMs = t.ttlMs ?? (t.role === 'agent' ? DEFAULT_JOIN_TOKEN_TTL_MS : undefined);
-      const created = new Date(this.now());
-      const object: Token = {
-        kind: 'Token',
-        metadata: { name: id, uid: randomUUID(), generation: 1, labels: {}, createdAt: created.toISOString() },
-        spec: {
-          displayName: t.displayName || `${t.role}-${id}`,
-          role: t.role,
-          namespaces: t.role === 'agent' ? [] : (t.namespaces?.length ? [...new Set(t.namespaces)].sort() : [ALL_NAMESPACES]),
-          secretSha256: secretHash(secret),
-          ...(ttlMs ? { expiresAt: new Date(created.getTime() + ttlMs).toISOString() } : {}),
-          ...(t.description ? { description: t.description } : {}),
-          createdBy: t.createdBy,
-        },
-        status: {},
-      };
-      const r = await this.store.create(tokenKey(id), object);
-      if (!r.ok) continue; // a 48-bit id collided: draw again
-      const token = t.role === 'agent' ? `${JOIN_PREFIX}.${caSha256}.${id}.${secret}` : `${API_PREFIX}.${id}.${secret}`;
-      return { token, object: r.object };
+      const made = await this.createWithId(randomBytes(TOKEN_ID_BYTES).toString('hex'), t, caSha256);
+      if (made) return made; // else a 48-bit id collided: draw again
     }
+  }
+
+  /** createWithId stores a token under a chosen id; undefined when that id is taken (so only one caller wins). */
+  async createWithId(id: string, t: NewToken, caSha256: string): Promise<{ token: string; object: Token } | undefined> {
+    const secret = randomBytes(TOKEN_SECRET_BYTES).toString('base64url');
+    const ttlMs = t.ttlMs ?? (t.role === 'agent' ? DEFAULT_JOIN_TOKEN_TTL_MS : undefined);
+    const created = new Date(this.now());
+    const object: Token = {
+      kind: 'Token',
+      metadata: { name: id, uid: randomUUID(), generation: 1, labels: {}, createdAt: created.toISOString() },
+      spec: {
+        displayName: t.displayName || `${t.role}-${id}`,
+        role: t.role,
+        namespaces: t.role === 'agent' ? [] : (t.namespaces?.length ? [...new Set(t.namespaces)].sort() : [ALL_NAMESPACES]),
+        secretSha256: secretHash(secret),
+        ...(ttlMs ? { expiresAt: new Date(created.getTime() + ttlMs).toISOString() } : {}),
+        ...(t.description ? { description: t.description } : {}),
+        createdBy: t.createdBy,
+      },
+      status: {},
+    };
+    const r = await this.store.create(tokenKey(id), object);
+    if (!r.ok) return undefined;
+    const token = t.role === 'agent' ? `${JOIN_PREFIX}.${caSha256}.${id}.${secret}` : `${API_PREFIX}.${id}.${secret}`;
+    return { token, object: r.object };
   }
 
   /** list returns every token (hashes included; the API strips them). */

@@ -2,15 +2,16 @@
  * The `apply` benchmark: on its own 3-host local cluster, how long from `berth apply` to all N
  * replicas running, and from `berth delete` to all tasks gone. Progress is read from the REST
  * API every 50 ms (not through the CLI, whose start-up would blur the figures); the CLI's own
- * latency is reported beside it.
+ * latency is reported beside it. Both authenticate as the cluster's admin (its config file).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Task } from '../../control-plane/objects/types.js';
-import { clusterStatus, localCluster, REPO_ROOT } from '../support/cluster.js';
+import { cliEnv, clusterStatus, localCluster, REPO_ROOT } from '../support/cluster.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
+import { apiJson, type SecureTarget } from '../support/secure.js';
 import { fmt, FlagError, nowMs, parseFlags, positiveInt, round, table, type Bench } from './report.js';
 
 /** CLUSTER_NAME is the bench's own local cluster; an existing one of that name makes `up` refuse. */
@@ -47,11 +48,11 @@ function serviceDoc(name: string, replicas: number): string {
   });
 }
 
-/** cli runs the berth CLI asynchronously and resolves with its exit code and the monotonic time it exited. */
-function cli(server: string, args: string[], input?: string): Promise<{ code: number; stderr: string; exitAt: number }> {
+/** cli runs the berth CLI as the cluster's admin asynchronously and resolves with its exit code and the monotonic time it exited. */
+function cli(target: SecureTarget, args: string[], input?: string): Promise<{ code: number; stderr: string; exitAt: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, BERTH_SERVER: server },
+      stdio: ['pipe', 'ignore', 'pipe'], env: cliEnv(target.apiUrl), // the admin config clusterStatus() registered
     });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -65,18 +66,18 @@ function cli(server: string, args: string[], input?: string): Promise<{ code: nu
   });
 }
 
-async function listTasks(server: string, service: string): Promise<Task[]> {
-  const res = await fetch(`${server}/v1/namespaces/default/tasks?service=${encodeURIComponent(service)}`);
-  if (!res.ok) throw new Error(`GET tasks of ${service}: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { items: Task[] }).items;
+async function listTasks(target: SecureTarget, service: string): Promise<Task[]> {
+  const r = await apiJson<{ items: Task[] }>(target, 'GET', `/v1/namespaces/default/tasks?service=${encodeURIComponent(service)}`);
+  if (r.status !== 200) throw new Error(`GET tasks of ${service}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.items;
 }
 
 /** waitUntil polls the task list every POLL_MS and returns the monotonic time done() first held. */
-async function waitUntil(server: string, service: string, timeoutMs: number, done: (tasks: Task[]) => boolean,
+async function waitUntil(target: SecureTarget, service: string, timeoutMs: number, done: (tasks: Task[]) => boolean,
   describe: (tasks: Task[]) => string): Promise<number> {
   const deadline = nowMs() + timeoutMs;
   for (;;) {
-    const tasks = await listTasks(server, service);
+    const tasks = await listTasks(target, service);
     if (done(tasks)) return nowMs();
     if (nowMs() > deadline) throw new Error(`service ${service}: timed out after ${timeoutMs} ms: ${describe(tasks)}`);
     await sleep(POLL_MS);
@@ -96,16 +97,16 @@ function allRunning(replicas: number): (tasks: Task[]) => boolean {
   };
 }
 
-async function applyAndDelete(server: string, name: string, replicas: number): Promise<Result> {
+async function applyAndDelete(target: SecureTarget, name: string, replicas: number): Promise<Result> {
   const t0 = nowMs();
-  const applying = cli(server, ['apply', '-f', '-'], serviceDoc(name, replicas));
-  const runningAt = await waitUntil(server, name, RUNNING_TIMEOUT_MS, allRunning(replicas), phases);
+  const applying = cli(target, ['apply', '-f', '-'], serviceDoc(name, replicas));
+  const runningAt = await waitUntil(target, name, RUNNING_TIMEOUT_MS, allRunning(replicas), phases);
   const applied = await applying;
   if (applied.code !== 0) throw new Error(`berth apply ${name} exited ${applied.code}: ${applied.stderr.trim()}`);
 
   const t1 = nowMs();
-  const deleting = cli(server, ['delete', 'service', name]);
-  const goneAt = await waitUntil(server, name, GONE_TIMEOUT_MS, (tasks) => tasks.length === 0, phases);
+  const deleting = cli(target, ['delete', 'service', name]);
+  const goneAt = await waitUntil(target, name, GONE_TIMEOUT_MS, (tasks) => tasks.length === 0, phases);
   const deleted = await deleting;
   if (deleted.code !== 0) throw new Error(`berth delete service ${name} exited ${deleted.code}: ${deleted.stderr.trim()}`);
   return {
@@ -134,13 +135,14 @@ async function measure(replicaCounts: number[]): Promise<void> {
       throw new Error(`local-cluster up --name ${CLUSTER_NAME} exited ${up.code}` +
         ` (an existing "${CLUSTER_NAME}" cluster makes it refuse): ${up.stderr.trim().slice(-2000)}`);
     }
-    const { server } = clusterStatus(CLUSTER_NAME);
-    process.stdout.write(`cluster up in ${fmt((nowMs() - upStart) / 1000, 1)} s; API ${server}\n`);
-    await applyAndDelete(server, 'bench-warmup', WARMUP_REPLICAS);
+    const status = clusterStatus(CLUSTER_NAME);
+    const target: SecureTarget = { apiUrl: status.server, adminConfig: status.config };
+    process.stdout.write(`cluster up in ${fmt((nowMs() - upStart) / 1000, 1)} s; API ${status.server}\n`);
+    await applyAndDelete(target, 'bench-warmup', WARMUP_REPLICAS);
     process.stdout.write(`warm-up (${WARMUP_REPLICAS} replicas, image unpacked on each agent) done\n`);
     const results: Result[] = [];
     for (const n of replicaCounts) {
-      const r = await applyAndDelete(server, `bench-r${n}`, n);
+      const r = await applyAndDelete(target, `bench-r${n}`, n);
       results.push(r);
       process.stdout.write(`  ${n} replicas: running after ${fmt(r.applyToRunningMs / 1000, 3)} s, gone ${fmt(r.deleteToGoneMs / 1000, 3)} s after delete\n`);
     }

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Task } from '../../control-plane/objects/types.js';
 import { clusterStatus, localCluster, REPO_ROOT, type ClusterHost } from '../support/cluster.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
+import { apiFetch, type SecureTarget } from '../support/secure.js';
 import { fmt, nowMs, parseFlags, positiveInt, round, table, type Bench } from './report.js';
 
 /** CLUSTER_NAME is the bench's own local cluster; an existing one of that name makes `up` refuse. */
@@ -93,17 +94,16 @@ function serviceDoc(name: string, replicas: number, command: string[]): string {
   });
 }
 
-async function api(server: string, method: string, path: string, body?: string): Promise<unknown> {
-  const res = await fetch(`${server}${path}`, {
-    method, body, headers: body === undefined ? {} : { 'content-type': 'application/json' },
-  });
+/** api sends one request to the cluster's API as its admin; a non-2xx throws with the answer. */
+async function api(target: SecureTarget, method: string, path: string, body?: string): Promise<unknown> {
+  const res = await apiFetch(target, method, path, body === undefined ? {} : { raw: body });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
 }
 
-async function listTasks(server: string, service: string): Promise<Task[]> {
-  const out = await api(server, 'GET', `/v1/namespaces/default/tasks?service=${encodeURIComponent(service)}`);
+async function listTasks(target: SecureTarget, service: string): Promise<Task[]> {
+  const out = await api(target, 'GET', `/v1/namespaces/default/tasks?service=${encodeURIComponent(service)}`);
   return (out as { items: Task[] }).items;
 }
 
@@ -124,12 +124,12 @@ function runningCount(tasks: Task[]): number {
 }
 
 /** waitUntil polls the service's tasks every POLL_MS until done() holds; returns the monotonic time it first held. */
-async function waitUntil(server: string, service: string, timeoutMs: number, what: string,
+async function waitUntil(target: SecureTarget, service: string, timeoutMs: number, what: string,
   done: (tasks: Task[]) => Promise<boolean> | boolean): Promise<number> {
   const start = nowMs();
   let nextProgress = start + PROGRESS_EVERY_MS;
   for (;;) {
-    const tasks = await listTasks(server, service);
+    const tasks = await listTasks(target, service);
     if (await done(tasks)) return nowMs();
     const now = nowMs();
     if (now - start > timeoutMs) throw new Error(`service ${service}: not ${what} after ${timeoutMs} ms: ${describeTasks(tasks)}`);
@@ -197,29 +197,29 @@ async function agentMemory(host: ClusterHost): Promise<{ rssKb: number; peakKb: 
 }
 
 /** warmUp runs and deletes one untimed replica so the agent has unpacked the image before timing. */
-async function warmUp(server: string, stateDir: string): Promise<void> {
+async function warmUp(target: SecureTarget, stateDir: string): Promise<void> {
   const path = `/v1/namespaces/default/services/${WARMUP_SERVICE}`;
-  await api(server, 'PUT', path, serviceDoc(WARMUP_SERVICE, 1, WARMUP_COMMAND));
-  await waitUntil(server, WARMUP_SERVICE, RUNNING_TIMEOUT_MS, 'warm-up running', (tasks) => runningCount(tasks) === 1);
-  await api(server, 'DELETE', path);
-  await waitUntil(server, WARMUP_SERVICE, GONE_TIMEOUT_MS, 'warm-up gone',
+  await api(target, 'PUT', path, serviceDoc(WARMUP_SERVICE, 1, WARMUP_COMMAND));
+  await waitUntil(target, WARMUP_SERVICE, RUNNING_TIMEOUT_MS, 'warm-up running', (tasks) => runningCount(tasks) === 1);
+  await api(target, 'DELETE', path);
+  await waitUntil(target, WARMUP_SERVICE, GONE_TIMEOUT_MS, 'warm-up gone',
     async (tasks) => tasks.length === 0 && (await clusterShimPids(stateDir)).length === 0);
 }
 
-async function densityOn(server: string, host: ClusterHost, containers: number): Promise<DensityResult> {
+async function densityOn(target: SecureTarget, host: ClusterHost, containers: number): Promise<DensityResult> {
   const path = `/v1/namespaces/default/services/${SERVICE}`;
   const t0 = nowMs();
-  await api(server, 'PUT', path, serviceDoc(SERVICE, containers, COMMAND));
-  const runningAt = await waitUntil(server, SERVICE, RUNNING_TIMEOUT_MS, `${containers} running`,
+  await api(target, 'PUT', path, serviceDoc(SERVICE, containers, COMMAND));
+  const runningAt = await waitUntil(target, SERVICE, RUNNING_TIMEOUT_MS, `${containers} running`,
     (tasks) => runningCount(tasks) === containers);
   const shims = await shimMemory(host.stateDir);
   const agent = await agentMemory(host);
   process.stdout.write(`  all ${containers} running after ${fmt((runningAt - t0) / 1000, 3)} s; ${shims.count} shims\n`);
 
   const t1 = nowMs();
-  await api(server, 'DELETE', path);
+  await api(target, 'DELETE', path);
   let tasksGoneAt: number | undefined;
-  const goneAt = await waitUntil(server, SERVICE, GONE_TIMEOUT_MS, 'all tasks and shims gone', async (tasks) => {
+  const goneAt = await waitUntil(target, SERVICE, GONE_TIMEOUT_MS, 'all tasks and shims gone', async (tasks) => {
     if (tasks.length > 0) return false;
     tasksGoneAt ??= nowMs();
     return (await clusterShimPids(host.stateDir)).length === 0;
@@ -254,9 +254,10 @@ export async function measureDensity(containers: number): Promise<DensityResult>
     const host = status.hosts[0];
     if (!host || !host.agentPid) throw new Error(`cluster ${CLUSTER_NAME} has no running agent: ${JSON.stringify(status)}`);
     process.stdout.write(`cluster up in ${fmt((nowMs() - upStart) / 1000, 1)} s; API ${status.server}; agent pid ${host.agentPid}\n`);
-    await warmUp(status.server, host.stateDir);
+    const target: SecureTarget = { apiUrl: status.server, adminConfig: status.config };
+    await warmUp(target, host.stateDir);
     process.stdout.write('warm-up (1 replica, image unpacked on the agent) done\n');
-    return await densityOn(status.server, host, containers);
+    return await densityOn(target, host, containers);
   } finally {
     const down = localCluster(['down', '--name', CLUSTER_NAME], CLUSTER_TIMEOUT_MS);
     if (down.code !== 0) process.stderr.write(`local-cluster down --name ${CLUSTER_NAME} exited ${down.code}: ${down.stderr}\n`);

@@ -13,6 +13,7 @@ import { TERMINAL_PHASES } from '../../control-plane/objects/conditions.js';
 import type { Task } from '../../control-plane/objects/types.js';
 import type { ServiceEndpoints } from '../../proto/gen/berth/v1/agent.js';
 import { berth, berthJson, run, waitFor, REPO_ROOT, type ClusterHost, type ClusterStatus, downCluster, upCluster } from '../support/cluster.js';
+import { apiFetch } from '../support/secure.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
 
 const CLUSTER = `p${process.pid % 10000}`;
@@ -134,9 +135,8 @@ describe('published ports on a two-host local cluster', () => {
       }
     }
     // Admission: a host port on pmesh's ingress port would shadow the mesh on some node.
-    const res = await fetch(`${server}/v1/namespaces/default/services`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ kind: 'Service', metadata: { name: 'pclash' }, spec: { replicas: 1, template: { image: `oci-archive:${SEED_ARCHIVE}`, ports: [{ containerPort: 80, hostPort: MESH_PORT, protocol: 'tcp' }] } } }),
+    const res = await apiFetch({ apiUrl: server, adminConfig: cluster.config }, 'POST', '/v1/namespaces/default/services', {
+      body: { kind: 'Service', metadata: { name: 'pclash' }, spec: { replicas: 1, template: { image: `oci-archive:${SEED_ARCHIVE}`, ports: [{ containerPort: 80, hostPort: MESH_PORT, protocol: 'tcp' }] } } },
     });
     const body = await res.text();
     assert.equal(res.status, 409, body);

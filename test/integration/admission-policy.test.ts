@@ -1,6 +1,7 @@
 /**
- * Namespace admission levels through the API routes over a real embedded etcd (fastify inject(),
- * no listener, no authentication): Namespace CRUD with CAS, implicit namespaces, violations
+ * Namespace admission levels through the API (buildApi() over a real embedded etcd, fastify
+ * inject() as the test admin, so every request runs the API's whole hook chain, authentication
+ * and authorization included): Namespace CRUD with CAS, implicit namespaces, violations
  * computed on read, and service create, replace and rollback refused at the namespace's level
  * without touching stored state.
  */
@@ -9,17 +10,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Etcd3 } from 'etcd3';
 import { silentLogger } from '../../common/log.js';
-import { installErrorHandlers } from '../../control-plane/api/errors.js';
-import { registerNamespaceRoutes } from '../../control-plane/api/routes-namespaces.js';
-import { registerRolloutRoutes } from '../../control-plane/api/routes-rollout.js';
-import { registerServiceRoutes } from '../../control-plane/api/routes-services.js';
+import { buildApi } from '../../control-plane/api/server.js';
 import { newRevision, revisionKey } from '../../control-plane/controllers/rollout.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from '../../control-plane/etcd/embedded.js';
 import type { ContainerTemplate, Namespace, Service } from '../../control-plane/objects/types.js';
 import { Store } from '../../control-plane/store/store.js';
+import { ADMIN_HEADERS, testAuthenticator } from '../support/api-auth.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'berth-admission-test-'));
 let etcd: EmbeddedEtcd;
@@ -31,14 +30,9 @@ before(async () => {
   etcd = await startEmbeddedEtcd({ dataDir, clientPort: 23797, peerPort: 23807, log: silentLogger });
   client = new Etcd3({ hosts: etcd.endpoint });
   store = new Store(client);
-  // The routes under test with the API's error translation and ajv settings (api/server.ts),
-  // without its authentication, which this test is not about.
-  app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, allowUnionTypes: true } } });
-  app.removeContentTypeParser('text/plain');
-  installErrorHandlers(app, silentLogger);
-  registerNamespaceRoutes(app, store);
-  registerServiceRoutes(app, store);
-  registerRolloutRoutes(app, store);
+  // Tokens live in memory (testAuthenticator) so the etcd snapshots compared below hold only
+  // what the routes under test write.
+  app = buildApi(store, silentLogger, { auth: testAuthenticator() });
   await app.ready();
 });
 
@@ -52,7 +46,7 @@ after(async () => {
 type ApiError = { error: { code: string; message: string; field?: string } };
 
 async function api<T = unknown>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown): Promise<{ status: number; body: T }> {
-  const res = await app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const res = await app.inject({ method, url, headers: ADMIN_HEADERS, ...(payload === undefined ? {} : { payload: payload as object }) });
   return { status: res.statusCode, body: res.json<T>() };
 }
 

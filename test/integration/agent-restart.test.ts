@@ -1,12 +1,14 @@
 /**
- * Agent kill -9 and restart with running containers (issue 3): a real control plane (in-process,
- * embedded etcd on its own ports) and a real agent process. Containers outlive the agent, the
- * next agent re-adopts them without starting new ones, exit codes are collected afterwards, a
- * half-made container left by a crash is swept at start, and `berth exec` works end to end.
+ * Agent kill -9 and restart with running containers: a real, secure control plane (in-process,
+ * embedded etcd on its own ports) and a real agent process. The agent joins once with a join
+ * token and keeps its key and certificate in <state-dir>/pki; the restarted agent comes back on
+ * that certificate alone. Containers outlive the agent, the next agent re-adopts them without
+ * starting new ones, exit codes are collected afterwards, a half-made container left by a crash
+ * is swept at start, and `berth exec` works end to end.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,15 +18,16 @@ import { after, before, describe, it } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
 import type { Task } from '../../control-plane/objects/types.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
-import { pidAlive, REPO_ROOT, waitFor, type CommandResult } from '../support/cluster.js';
+import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
+import { cliEnv, pidAlive, REPO_ROOT, useConfigFor, waitFor, type CommandResult } from '../support/cluster.js';
+import { joinToken } from '../support/secure.js';
+import { removeCgroupParent } from '../support/cgroups.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
 
 const REPLICAS = 20;
 const KILLED = 3;
 const SERVICE = 'sleepers';
 const NODE = 'restart-node';
-import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
-import { removeCgroupParent } from '../support/cgroups.js';
 const RUNNING_LIMIT_MS = 180_000;
 const STEP_LIMIT_MS = 60_000;
 const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/etcd');
@@ -32,13 +35,14 @@ const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/etcd');
 const CLI_LIMIT_MS = 60_000;
 
 /**
- * berth runs the real CLI without blocking the event loop: the control plane under test runs in
- * this process, so spawnSync would stop it from answering.
+ * berth runs the real CLI as the admin (the config registered with useConfigFor) without
+ * blocking the event loop: the control plane under test runs in this process, so spawnSync would
+ * stop it from answering.
  */
 function berth(server: string, args: string[], input?: string): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/control-plane/cli/main.js'), ...args],
-      { env: { ...process.env, BERTH_SERVER: server }, stdio: ['pipe', 'pipe', 'pipe'], timeout: CLI_LIMIT_MS });
+      { env: cliEnv(server), stdio: ['pipe', 'pipe', 'pipe'], timeout: CLI_LIMIT_MS });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
@@ -79,14 +83,18 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
   let agentRuns = 0;
   const before20 = new Map<string, number>();
 
-  const startAgent = (): ChildProcess => {
+  /** startAgent starts the agent; only a first start passes a join token, later ones rely on pki/. */
+  const startAgent = (token?: string): ChildProcess => {
     const out = openSync(agentLog, 'a');
     agentRuns++;
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/agent/main.js'),
       '--name', NODE, '--server', cp.gatewayAddress, '--state-dir', stateDir, '--cgroup-parent', cgroupParent,
       '--metrics-listen', '127.0.0.1:0', '--advertise-address', '127.0.0.1', '--log-level', 'info',
       // This agent shares the machine's own network namespace: no bridge there.
-      '--network', 'none'],
+      '--network', 'none',
+      // Never the host's /etc/berth/agent.yaml: its registries or flags would change what runs.
+      '--config', '/dev/null',
+      ...(token === undefined ? [] : ['--join-token', token])],
     { stdio: ['ignore', out, out] });
     closeSync(out);
     return child;
@@ -113,7 +121,8 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
       listen: '127.0.0.1:0', gatewayListen: '127.0.0.1:0', dataDir: join(work, 'cp'),
       etcdClientPort: 23891, etcdPeerPort: 23901, nodeLeaseTtlSeconds: 3, logLevel: 'warn',
     });
-    agent = startAgent();
+    useConfigFor(cp.apiUrl, cp.adminConfig);
+    agent = startAgent(await joinToken(cp));
   });
 
   after(async () => {
@@ -153,6 +162,17 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
     for (const [name, pid] of before20) assert.ok(pidAlive(pid), `task ${name}'s container (pid ${pid}) survives the agent's kill -9`);
   });
 
+  it('kept the key and certificate it joined with in <state-dir>/pki, readable by root only', () => {
+    const dirMode = statSync(join(stateDir, 'pki')).mode & 0o777;
+    assert.equal(dirMode, 0o700, `pki/ has mode 0700, saw 0${dirMode.toString(8)}`);
+    for (const file of ['ca.crt', 'node.key', 'node.crt']) {
+      const path = join(stateDir, 'pki', file);
+      assert.ok(existsSync(path), `${path} exists after the join`);
+      const mode = statSync(path).mode & 0o777;
+      assert.equal(mode, 0o600, `${path} has mode 0600, saw 0${mode.toString(8)}`);
+    }
+  });
+
   it('re-adopts the same 20 containers after a restart, and sweeps a half-made one', async () => {
     assert.equal(before20.size, REPLICAS, 'the previous step recorded 20 containers');
     const ids = await containerDirs();
@@ -163,6 +183,7 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
     await writeFile(join(half, 'spec.json'), JSON.stringify({ cgroupParent, spec: {}, createdAt: new Date().toISOString() }));
     for (const c of V1_CONTROLLERS) await mkdir(`/sys/fs/cgroup/${c}/${cgroupParent}/half-made`, { recursive: true });
 
+    // No join token this time: the agent must come back on the certificate in pki/.
     agent = startAgent();
     await waitFor(async () => (existsSync(half) ? undefined : true), STEP_LIMIT_MS, () => 'the half-made container dir is removed at start');
     for (const c of V1_CONTROLLERS) assert.equal(existsSync(`/sys/fs/cgroup/${c}/${cgroupParent}/half-made`), false, `its ${c} cgroup is removed`);
@@ -179,6 +200,8 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
     }, STEP_LIMIT_MS, () => `the same ${REPLICAS} tasks running with the same pids; saw ${lastSeen}`, 1000);
     assert.equal(after20.length, REPLICAS);
     assert.deepEqual(await containerDirs(), ids, 'no container was created or removed');
+    const joins = (await readFile(agentLog, 'utf8')).match(/joined the cluster/g)?.length ?? 0;
+    assert.equal(joins, 1, `only the first agent joined; the restarted one used its stored certificate (saw ${joins} joins)`);
   });
 
   it('runs `berth exec` in a re-adopted container, with its output and exit code', async () => {

@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { AgentGatewayClient, type AgentMessage, type ControlMessage, type TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
+import { NodeIdentity } from '../../agent/pki.js';
+import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../../common/grpc-limits.js';
+import { silentLogger } from '../../common/log.js';
 import type { Node, Service, Task } from '../../control-plane/objects/types.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/server.js';
+import { apiJson, joinToken } from '../support/secure.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'berth-cp-test-'));
 const options: ControlPlaneOptions = {
@@ -45,13 +48,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
-async function api<T = unknown>(method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(cp.apiUrl + path, {
-    method,
-    headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  return { status: res.status, body: (await res.json()) as T };
+/** api sends one request as the cluster admin over HTTPS verified against the cluster CA. */
+function api<T = unknown>(method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: T }> {
+  return apiJson<T>(cp, method, path, { body, raw });
 }
 
 const service = (name: string, replicas: number, extra: Record<string, unknown> = {}) => ({
@@ -126,9 +125,15 @@ test('invalid bodies give 400 naming the field and leave etcd unchanged', async 
   assert.deepEqual(await etcdDump(), before, 'etcd must not change on refused writes');
 });
 
-/** fakeAgent opens a gateway session with the generated client and records what it receives. */
-function fakeAgent(nodeName: string) {
-  const client = new AgentGatewayClient(cp.gatewayAddress, credentials.createInsecure());
+/**
+ * fakeAgent joins as nodeName with a fresh join token (a real node certificate, kept under the
+ * test's data dir), opens a gateway session over mTLS with the generated client and records
+ * what it receives.
+ */
+async function fakeAgent(nodeName: string) {
+  const identity = new NodeIdentity({ stateDir: join(dataDir, `agent-${nodeName}`), nodeName, joinToken: await joinToken(cp), log: silentLogger });
+  const client = new AgentGatewayClient(cp.gatewayAddress, await identity.channel([cp.gatewayAddress]),
+    { ...AGENT_SESSION_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': GATEWAY_TLS_NAME });
   const call = client.session();
   const received: ControlMessage[] = [];
   call.on('data', (m: ControlMessage) => received.push(m));
@@ -155,7 +160,7 @@ function fakeAgent(nodeName: string) {
 }
 
 test('a fake agent registers, receives its desired tasks, reports running, and goes not Ready when gone', async () => {
-  const agent = fakeAgent('node-a');
+  const agent = await fakeAgent('node-a');
   const ack = await waitFor('registerAck', () => agent.received.find((m) => m.msg?.$case === 'registerAck'));
   assert.equal(ack.msg?.$case === 'registerAck' && ack.msg.value.heartbeatIntervalMs, 666);
   const node = (await api<Node>('GET', '/v1/nodes/node-a')).body;
@@ -253,7 +258,7 @@ test('deleting a service removes its tasks once their node cannot run them', asy
 });
 
 test('a failed task is replaced after a backoff that doubles, not in a hot loop', async () => {
-  const agent = fakeAgent('node-b');
+  const agent = await fakeAgent('node-b');
   // Heartbeats keep node-b's short test lease (2 s) alive while the backoff runs.
   const beat = setInterval(() => agent.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), 300);
   try {

@@ -10,15 +10,17 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { AgentGatewayClient, type AgentMessage } from '../../proto/gen/berth/v1/agent.js';
+import { NodeIdentity } from '../../agent/pki.js';
+import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../../common/grpc-limits.js';
 import { Election, LEADER_KEY, type LeaderRecord } from '../../control-plane/election.js';
 import type { Task } from '../../control-plane/objects/types.js';
 import { ROOT_PREFIX } from '../../control-plane/store/keys.js';
 import { Store, type Guard } from '../../control-plane/store/store.js';
 import { createLogger } from '../../common/log.js';
 import { REPO_ROOT, pidAlive, waitFor } from '../support/cluster.js';
+import { apiFetch, joinToken, type SecureTarget } from '../support/secure.js';
 
 const NAME = `ha${process.pid % 100000}`;
 const PORT_BASE = 25790;
@@ -27,6 +29,10 @@ const LEADER_TAKEOVER_LIMIT_MS = 5_000;
 const dataDir = mkdtempSync(join(tmpdir(), 'berth-ha-test-'));
 const script = join(REPO_ROOT, 'deploy', 'etcd-cluster');
 const log = createLogger('warn');
+/** sealingKeyFile is shared by every replica: each must open the CA key the first one sealed. */
+const sealingKeyFile = join(dataDir, 'sealing.key');
+/** adminConfig is written by the first replica, which makes the CA and the admin token; its token works on every replica. */
+const adminConfig = join(dataDir, 'admin.config');
 
 let endpoints: string[] = [];
 let etcd: Etcd3;
@@ -40,10 +46,11 @@ function etcdCluster(...args: string[]): string {
 }
 
 function startReplica(apiPort: number): string {
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const apiUrl = `https://127.0.0.1:${apiPort}`;
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'control-plane', 'main.js'),
     '--etcd', endpoints.join(','), '--listen', `127.0.0.1:${apiPort}`, '--gateway-listen', `127.0.0.1:${apiPort + 1}`,
-    '--data-dir', join(dataDir, String(apiPort)), '--leader-lease-ttl', '2', '--node-lease-ttl', '30', '--log-level', 'warn'],
+    '--data-dir', join(dataDir, String(apiPort)), '--sealing-key-file', sealingKeyFile, '--admin-config', adminConfig,
+    '--leader-lease-ttl', '2', '--node-lease-ttl', '30', '--log-level', 'warn'],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   replicas.set(apiUrl, child);
   return apiUrl;
@@ -54,10 +61,21 @@ async function leader(): Promise<LeaderRecord | undefined> {
   return v ? (JSON.parse(v) as LeaderRecord) : undefined;
 }
 
+/** target is the replica serving base, reached as the cluster admin. */
+function target(base: string): SecureTarget {
+  return { apiUrl: base, adminConfig };
+}
+
+/** api sends one request to the replica at base as the admin, over HTTPS verified against the cluster CA. */
 async function api(base: string, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const res = await apiFetch(target(base), method, path, { body });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** waitHealthy waits until the replica at base answers /healthz (its admin config must exist by then). */
+async function waitHealthy(base: string): Promise<void> {
+  await waitFor(async () => ((await api(base, 'GET', '/healthz').catch(() => 0)) === 200 ? true : undefined), 30_000, () => `${base} healthy`);
 }
 
 async function tasksOf(service: string): Promise<Task[]> {
@@ -65,9 +83,14 @@ async function tasksOf(service: string): Promise<Task[]> {
   return Object.values(all).map((v) => JSON.parse(v) as Task);
 }
 
-/** fakeAgent registers nodeName on a gateway and heartbeats until the test ends. */
-function fakeAgent(gateway: string, nodeName: string): void {
-  const client = new AgentGatewayClient(gateway, credentials.createInsecure());
+/**
+ * fakeAgent joins as nodeName through gateway with a join token made on apiUrl (a real node
+ * certificate), registers over mTLS and heartbeats until the test ends.
+ */
+async function fakeAgent(apiUrl: string, gateway: string, nodeName: string): Promise<void> {
+  const identity = new NodeIdentity({ stateDir: join(dataDir, 'agents', nodeName), nodeName, joinToken: await joinToken(target(apiUrl)), log });
+  const client = new AgentGatewayClient(gateway, await identity.channel([gateway]),
+    { ...AGENT_SESSION_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': GATEWAY_TLS_NAME });
   const call = client.session();
   call.on('data', () => undefined);
   call.on('error', () => undefined);
@@ -90,10 +113,9 @@ before(async () => {
   const out = etcdCluster('up', '--port-base', String(PORT_BASE));
   endpoints = /BERTH_ETCD=(\S+)/.exec(out)![1]!.split(',');
   etcd = new Etcd3({ hosts: endpoints });
-  for (const p of API_PORTS) startReplica(p);
-  for (const url of replicas.keys()) {
-    await waitFor(async () => ((await api(url, 'GET', '/healthz').catch(() => 0)) === 200 ? true : undefined), 30_000, () => `${url} healthy`);
-  }
+  // One at a time: the first makes sealingKeyFile, the CA and the admin token (adminConfig); the
+  // others open that CA. Started together, both would find no CA and race to make the key file.
+  for (const p of API_PORTS) await waitHealthy(startReplica(p));
 });
 
 after(async () => {
@@ -109,8 +131,8 @@ test('leader killed during a scale 10 → 50: a follower leads within 5 s and ex
   assert.ok(replicas.has(first.apiUrl!), `leader ${first.apiUrl} is one of ours`);
   const follower = [...replicas.keys()].find((u) => u !== first.apiUrl)!;
   // Agents hold sessions on the follower, so the leader's death does not touch their nodes.
-  const followerGateway = follower.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 1}`).replace('http://', '');
-  for (const n of ['ha-node-1', 'ha-node-2', 'ha-node-3']) fakeAgent(followerGateway, n);
+  const followerGateway = follower.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 1}`).replace('https://', '');
+  for (const n of ['ha-node-1', 'ha-node-2', 'ha-node-3']) await fakeAgent(follower, followerGateway, n);
 
   assert.equal(await api(follower, 'PUT', '/v1/namespaces/default/services/scaled', service('scaled', 10)), 201, 'the follower serves writes too');
   await waitFor(async () => ((await tasksOf('scaled')).filter((t) => t.spec.nodeName !== '').length === 10 ? true : undefined),

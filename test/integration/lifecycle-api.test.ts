@@ -12,6 +12,7 @@ import type { Event, Node, Task } from '../../control-plane/objects/types.js';
 import { EventRecorder } from '../../control-plane/controllers/events.js';
 import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
 import { Store } from '../../control-plane/store/store.js';
+import { apiFetch, apiJson } from '../support/secure.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'berth-lc-test-'));
 let cp: ControlPlane;
@@ -43,11 +44,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(cp.apiUrl + path, {
-    method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as T };
+/** api sends one request as the cluster admin over HTTPS verified against the cluster CA. */
+function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return apiJson<T>(cp, method, path, { body });
 }
 
 function node(name: string): Node {
@@ -82,7 +81,7 @@ test('node routes: PATCH merges labels, verbs set unschedulable and drain, error
 
 test('?watch=1 streams the current objects, then changes, as newline-delimited JSON', async () => {
   const abort = new AbortController();
-  const res = await fetch(`${cp.apiUrl}/v1/nodes?watch=1`, { signal: abort.signal });
+  const res = await apiFetch(cp, 'GET', '/v1/nodes?watch=1', { signal: abort.signal });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /ndjson/);
   const reader = res.body!.getReader();

@@ -7,7 +7,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Task } from '../../control-plane/objects/types.js';
-import { run } from './cluster.js';
+import { configFor, run } from './cluster.js';
+import { apiJson } from './secure.js';
 
 /** STOPS_ON_TERM exits on SIGTERM: busybox sh runs the trap once its `sleep 1` returns (≤ 1 s), where `sleep` as PID 1 would cost the 10 s grace. */
 export const STOPS_ON_TERM = ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1; done"];
@@ -15,12 +16,17 @@ export const STOPS_ON_TERM = ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep
 /** UPLINK_IF is the host netns' own veth to the cluster bridge (deploy/lib/cluster-net.sh), never a container's. */
 export const UPLINK_IF = 'eth0';
 
-/** listTasks reads a service's tasks from GET /v1/namespaces/NS/tasks?service=S; a non-2xx throws. */
+/**
+ * listTasks reads a service's tasks from GET /v1/namespaces/NS/tasks?service=S as the admin of
+ * the config registered for server (clusterStatus or useConfigFor); a non-2xx throws.
+ */
 export async function listTasks(server: string, service: string, namespace = 'default'): Promise<Task[]> {
-  const res = await fetch(`${server}/v1/namespaces/${namespace}/tasks?service=${encodeURIComponent(service)}`,
-    { signal: AbortSignal.timeout(10_000) });
-  if (!res.ok) throw new Error(`GET tasks of ${service}: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { items: Task[] }).items;
+  const adminConfig = configFor(server);
+  if (!adminConfig) throw new Error(`no berth config registered for ${server}: read the cluster with clusterStatus() or call useConfigFor()`);
+  const r = await apiJson<{ items: Task[] }>({ apiUrl: server, adminConfig }, 'GET',
+    `/v1/namespaces/${namespace}/tasks?service=${encodeURIComponent(service)}`, { signal: AbortSignal.timeout(10_000) });
+  if (r.status !== 200) throw new Error(`GET tasks of ${service}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.items;
 }
 
 /** runningWithIp keeps the tasks the system reports running with an address. */
