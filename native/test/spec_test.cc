@@ -1,6 +1,9 @@
 // spec_test.cc: the shim wire format (parse_spec) — full round trip, escapes, rejections.
 #include <errno.h>
 
+#include <linux/capability.h>
+
+#include "../src/lib/security.h"
 #include "../src/lib/spec.h"
 #include "harness.h"
 
@@ -69,4 +72,17 @@ TEST(spec_rejections_name_the_key) {
     EXPECT_EQ(e.step, "parse spec");
     EXPECT_EQ(e.path, c.key);
   }
+}
+
+TEST(resolve_caps_adds_after_dropping_all) {
+  berth::CapSets caps;
+  berth::Error e;
+  EXPECT_EQ(berth::resolve_caps({"NET_BIND_SERVICE"}, {"ALL"}, 0, &caps, &e), 0);
+  EXPECT_EQ(caps.bounding, uint64_t{1} << CAP_NET_BIND_SERVICE);
+  EXPECT_EQ(caps.effective, uint64_t{1} << CAP_NET_BIND_SERVICE);
+  EXPECT_EQ(berth::resolve_caps({}, {"CHOWN"}, 0, &caps, &e), 0);
+  EXPECT_EQ(caps.bounding & (uint64_t{1} << CAP_CHOWN), uint64_t{0});
+  EXPECT_EQ(berth::resolve_caps({"SYS_ADMIN"}, {}, 1000, &caps, &e), 0);
+  EXPECT_TRUE((caps.bounding & (uint64_t{1} << CAP_SYS_ADMIN)) != 0);
+  EXPECT_EQ(caps.permitted, uint64_t{0});
 }

@@ -110,8 +110,10 @@ std::string cap_name(int n) {
 int resolve_caps(const std::vector<std::string>& add, const std::vector<std::string>& drop,
                  uint32_t uid, CapSets* out, Error* e) {
   uint64_t set = DEFAULT_CAPS;
-  if (int rc = apply_cap_list(add, true, &set, e); rc < 0) return rc;
+  // Drop from the defaults first, then add: `capDrop: [ALL], capAdd: [NET_BIND_SERVICE]` (what
+  // the restricted admission level asks for) must keep the one capability, as Docker does.
   if (int rc = apply_cap_list(drop, false, &set, e); rc < 0) return rc;
+  if (int rc = apply_cap_list(add, true, &set, e); rc < 0) return rc;
   out->bounding = set;
   out->permitted = uid == 0 ? set : 0;
   out->effective = out->permitted;

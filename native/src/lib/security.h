@@ -44,8 +44,8 @@ int cap_from_name(const std::string& name);
 // cap_name is the canonical "CAP_X" name of cap n, or "" when n is not a known capability.
 std::string cap_name(int n);
 
-// resolve_caps applies add, then drop (each a cap name or "ALL") to DEFAULT_CAPS, Docker's
-// order; root keeps the result permitted/effective, any other uid gets none. An unknown name
+// resolve_caps removes drop from DEFAULT_CAPS, then adds add (each a cap name or "ALL"), so
+// an added capability survives dropping ALL, as in Docker; root keeps the result permitted/effective, any other uid gets none. An unknown name
 // fails with EINVAL and the name.
 int resolve_caps(const std::vector<std::string>& add, const std::vector<std::string>& drop,
                  uint32_t uid, CapSets* out, Error* e);
