@@ -5,8 +5,8 @@
  * Changing a level writes the Namespace only; running services and tasks are left alone.
  * The :ns parameter is a DNS label before any handler runs (path-params.ts).
  */
+import { replaceUserFields } from '../objects/replace.js';
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_POLICY_LEVEL } from '../objects/admission-policy.js';
 import { NAMESPACE_BODY_SCHEMA } from '../objects/namespace-schema.js';
@@ -36,16 +36,10 @@ function newNamespace(a: AdmittedNamespace): Namespace {
   };
 }
 
-/** replaceNamespace applies a user's spec and labels; generation bumps only on spec change; undefined when nothing changes. */
+/** replaceNamespace applies a user's spec and labels; status is recomputed on read, so it is cleared. */
 function replaceNamespace(cur: Namespace, a: AdmittedNamespace): Namespace | undefined {
-  const specChanged = !isDeepStrictEqual(cur.spec, a.spec);
-  if (!specChanged && isDeepStrictEqual(cur.metadata.labels, a.labels)) return undefined;
-  return {
-    ...cur,
-    metadata: { ...cur.metadata, labels: a.labels, generation: cur.metadata.generation + (specChanged ? 1 : 0) },
-    spec: a.spec,
-    status: {},
-  };
+  const next = replaceUserFields(cur, a.spec, a.labels);
+  return next && { ...next, status: {} };
 }
 
 /** implicitNamespace stands for a namespace that has services but no object: the default level, as old as its oldest service. */

@@ -1,4 +1,5 @@
 /** Service routes: list, get, create, create-or-replace (apply), scale, delete. */
+import { replaceUserFields } from '../objects/replace.js';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
@@ -29,13 +30,7 @@ function newService(a: AdmittedService): Service {
 
 /** replaceSpec applies a user's spec and labels to the stored service; generation bumps only on spec change. */
 function replaceSpec(cur: Service, a: AdmittedService): Service | undefined {
-  const specChanged = !isDeepStrictEqual(cur.spec, a.spec);
-  if (!specChanged && isDeepStrictEqual(cur.metadata.labels, a.labels)) return undefined;
-  return {
-    ...cur,
-    metadata: { ...cur.metadata, labels: a.labels, generation: cur.metadata.generation + (specChanged ? 1 : 0) },
-    spec: a.spec,
-  };
+  return replaceUserFields(cur, a.spec, a.labels);
 }
 
 /** checkPorts refuses a published port that collides with another service's ingress port (or vice versa). */

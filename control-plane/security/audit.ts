@@ -376,25 +376,13 @@ async function newestTime(snap: Snapshot): Promise<number | undefined> {
   return undefined;
 }
 
-/** AuditRefusal is a refusal outside the HTTP API (a gRPC session the gateway turned away). */
-export interface AuditRefusal {
-  /** requestId names the session or call; a random id when absent. */
-  requestId?: string;
-  /** identity is the name the peer proved (certificate subject), absent when it proved none. */
-  identity?: string;
-  role?: string;
-  via?: AuditVia;
-  source: string;
-  /** verb is what was refused, e.g. `register`. */
-  verb: string;
-  /** resource is what it was refused on, e.g. `nodes`. */
-  resource: string;
-  namespace?: string;
-  name?: string;
-  /** code is the gRPC status name, e.g. `PERMISSION_DENIED`. */
-  code: number | string;
-  message?: string;
-}
+/**
+ * AuditRefusal is a refusal outside the HTTP API (a gRPC session or join the gateway turned
+ * away): a record whose request id (random when absent) and identity, role and via ('' when the
+ * peer proved none) may be left out.
+ */
+export type AuditRefusal = Omit<AuditRecord, 'time' | 'requestId' | 'identity' | 'role' | 'via' | 'command'>
+  & Partial<Pick<AuditRecord, 'requestId' | 'identity' | 'role' | 'via'>>;
 
 /** auditRefusal records a refused non-HTTP request in audit; like write() it never throws. */
 export function auditRefusal(audit: AuditLog, refusal: AuditRefusal): void {
