@@ -5,7 +5,7 @@
  * | code                              | exit | meaning                                             |
  * |-----------------------------------|------|-----------------------------------------------------|
  * | BERTH_ERR_CLI_USAGE               | 2    | unknown verb/flag, missing or malformed argument    |
- * | BERTH_ERR_CLI_FILE                | 2    | a manifest file cannot be read                      |
+ * | BERTH_ERR_CLI_FILE                | 2    | a manifest cannot be read, an output file not written |
  * | BERTH_ERR_CLI_MANIFEST            | 2    | invalid YAML/JSON or an unsupported document        |
  * | BERTH_ERR_CLI_CONFIG              | 2    | the config file (or a file it names) is missing or invalid |
  * | BERTH_ERR_CLI_NOT_IMPLEMENTED     | 2    | a verb of the contract that a later issue delivers  |

@@ -11,6 +11,7 @@ import { applyCommand } from './apply.js';
 import { ApiClient, DEFAULT_SERVER } from './client.js';
 import { clientOptions, DEFAULT_NAMESPACE, plaintextCredentialWarning, resolveConnection } from './config.js';
 import { configViewCommand } from './config-view.js';
+import { configCreateUserCommand, type CreateUserOptions } from './config-user.js';
 import { canICommand, whoamiCommand, type CanIOptions } from './auth.js';
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand, type TokenCreateOptions } from './token.js';
 import type { CliIO, CommandContext } from './context.js';
@@ -59,7 +60,7 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .option('--config <file>', 'config file: server, CA, credential (env: BERTH_CONFIG, default ~/.berth/config if it exists)')
     .option('--server <url>', `control plane API address (env: BERTH_SERVER, default: the config's, else ${DEFAULT_SERVER})`)
     .option('--token <token>', 'bearer token for the API, instead of the config\'s credential (env: BERTH_TOKEN)')
-    .option('-n, --namespace <ns>', `namespace (default: the config's, else ${DEFAULT_NAMESPACE}); token create: repeat to scope the token`, collect);
+    .option('-n, --namespace <ns>', `namespace (default: the config's, else ${DEFAULT_NAMESPACE}); token create and config create-user: repeat to scope`, collect);
 
   const context = (cmd: Command): CommandContext => {
     const opts = cmd.optsWithGlobals<GlobalOptions>();
@@ -201,6 +202,16 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     .description('print the resolved config (server, CA, credential, namespace) with secrets redacted')
     .option('-o, --output <format>', 'yaml | json', 'yaml')
     .action(act((ctx, opts: { output?: string }) => configViewCommand(ctx, opts)));
+  config.command('create-user')
+    .description('write a config file for a person with a client certificate: the key is made here, the server (admins) signs it')
+    .usage('NAME --role ROLE [--namespace NS]... [--ttl DURATION] --output FILE [--force]')
+    .argument('<name>', 'the user\'s name (the certificate\'s CN)')
+    .requiredOption('--role <role>', 'viewer | operator | admin')
+    .option('--ttl <duration>', 'lifetime: 10m, 24h, 90d (default: the server\'s, 30 days; at most a year)')
+    .requiredOption('--output <file>', 'the config file to write (mode 0600)')
+    .option('--force', 'replace the file if it exists')
+    .addHelpText('after', '\n--namespace NS (the global -n), repeated, limits the certificate to those namespaces (the first becomes\nthe file\'s default); without any, the role holds in every namespace. Nothing is printed on stdout.')
+    .action(act((ctx, name: string, opts: CreateUserOptions) => configCreateUserCommand(ctx, name, opts)));
 
   program.command('version')
     .description('print the client and server versions')

@@ -40,7 +40,8 @@ export interface FakeApiTls {
 /** FakeApi answers from routes and records requests; an unknown route is a 404 in the API's error format. */
 export class FakeApi {
   readonly requests: Recorded[] = [];
-  readonly routes = new Map<string, Reply | ((req: Recorded) => Reply)>();
+  /** routes answer by "METHOD url"; a function may answer asynchronously (sign a request with a real CA). */
+  readonly routes = new Map<string, Reply | ((req: Recorded) => Reply | Promise<Reply>)>();
   url = '';
   private server: Server | undefined;
 
@@ -79,7 +80,7 @@ export class FakeApi {
     if (peer?.subject?.CN) recorded.clientCN = String(peer.subject.CN);
     this.requests.push(recorded);
     const route = this.routes.get(`${recorded.method} ${recorded.url}`);
-    const reply = typeof route === 'function' ? route(recorded)
+    const reply = typeof route === 'function' ? await route(recorded)
       : route ?? { status: 404, body: { error: { code: 'BERTH_ERR_NOT_FOUND', message: `${recorded.url} not found` } } };
     if (reply.ndjson) {
       res.writeHead(reply.status, { 'content-type': 'application/x-ndjson' });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance, HTTPMethods } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../common/log.js';
 import { ROUTE_RULES, ruleFor } from '../../control-plane/api/access.js';
 import { buildApi } from '../../control-plane/api/server.js';
@@ -19,10 +19,14 @@ const log = createLogger('error');
 
 const VIEWER_TOKEN = testToken('00000000e001');
 const DEV_VIEWER_TOKEN = testToken('00000000e002');
+const DEV_ADMIN_TOKEN = testToken('00000000e003');
 const auth = () => testAuthenticator({
   [VIEWER_TOKEN]: { role: 'viewer', name: 'vera' },
   [DEV_VIEWER_TOKEN]: { role: 'viewer', name: 'dave', namespaces: ['dev'] },
+  [DEV_ADMIN_TOKEN]: { role: 'admin', name: 'dora', namespaces: ['dev'] },
 });
+/** Method is every method the API's table uses. */
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** PARAMS are valid values for every path parameter the table uses (the path check runs before authentication). */
@@ -34,9 +38,12 @@ function urlOf(pattern: string): string {
 }
 
 const routes = Object.entries(ROUTE_RULES).map(([key, rule]) => {
-  const [method, pattern] = key.split(' ') as [HTTPMethods, string];
+  const [method, pattern] = key.split(' ') as [Method, string];
   return { key, method, pattern, url: urlOf(pattern), rule };
 });
+
+/** PENDING rules name routes still to come (README: `berth logs` is not implemented yet); remove one when it lands. */
+const PENDING = ['GET /v1/namespaces/:ns/tasks/:name/logs'];
 
 let dir = '';
 let audit: AuditLog;
@@ -56,9 +63,9 @@ after(async () => {
 });
 
 describe('the route table', () => {
-  it('lists only routes the API serves (no stale rules)', () => {
+  it('lists only routes the API serves, besides the ones announced as not implemented yet', () => {
     const stale = routes.filter((r) => !app.hasRoute({ method: r.method, url: r.pattern })).map((r) => r.key);
-    assert.deepEqual(stale, [], `rules for routes the API does not register: ${stale.join(', ')}`);
+    assert.deepEqual(stale, PENDING, `rules for routes the API does not register: ${stale.join(', ')}`);
   });
 
   it('answers HEAD with the GET rule', () => {
@@ -125,7 +132,7 @@ describe('a viewer', () => {
     assert.equal(e.message, 'token vera (viewer) may not create services in namespace default');
   });
 
-  const refused: { name: string; method: HTTPMethods; url: string; token: string }[] = [
+  const refused: { name: string; method: Method; url: string; token: string }[] = [
     { name: 'exec in a task', method: 'POST', url: '/v1/namespaces/default/tasks/web-1/exec', token: VIEWER_TOKEN },
     { name: 'cordon a node', method: 'POST', url: '/v1/nodes/n1/cordon', token: VIEWER_TOKEN },
     { name: 'list tokens', method: 'GET', url: '/v1/tokens', token: VIEWER_TOKEN },
@@ -162,6 +169,22 @@ describe('a viewer', () => {
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(res.json(), { name: 'dave', role: 'viewer', namespaces: ['dev'], via: 'token', tokenId: '00000000e002' });
   });
+});
+
+describe('an admin scoped to namespace dev', () => {
+  // Minting a token or a client certificate lets the caller name any role and namespaces, so a
+  // scoped admin allowed to do it can issue itself an unscoped admin credential. A 500 here means
+  // authorization let the request through to the handler (whose store refuses every access).
+  const cases: { name: string; url: string; body: Record<string, unknown> }[] = [
+    { name: 'mint an unscoped admin token', url: '/v1/tokens', body: { role: 'admin' } },
+    { name: 'mint an unscoped admin client certificate', url: '/v1/certificates', body: { csr: 'x', name: 'dora2', role: 'admin' } },
+  ];
+  for (const c of cases) {
+    it(`is refused to ${c.name} with 403`, async () => {
+      const res = await app.inject({ method: 'POST', url: c.url, headers: bearer(DEV_ADMIN_TOKEN), payload: c.body });
+      assert.equal(res.statusCode, 403, `POST ${c.url}: expected 403, saw ${res.statusCode} ${res.body}`);
+    });
+  }
 });
 
 describe('a route registered without a rule', () => {

@@ -178,13 +178,17 @@ describe('signClient', () => {
     assertNear(Date.parse(c.validTo), Date.now() + 3600_000, 'client notAfter');
   });
 
-  it('keeps a name with DN syntax in it as one common name (no O injected)', async () => {
-    const { csr } = await csrFor('CN=x');
-    const name = 'eve, O=admin+OU=x\\';
-    const c = signed(await ca.signClient(csr, { name, role: 'viewer', namespaces: [] }, 3600_000));
-    const facts = certificateFacts(c.raw);
-    assert.deepEqual({ cn: facts.commonName, o: facts.organizations, ou: facts.units }, { cn: name, o: ['viewer'], ou: [] });
-  });
+  // The name comes from the API body unchecked; special characters must stay inside the CN and
+  // never move or swallow the role (O) or the namespaces (OU).
+  const names = ['eve, O=admin', 'a+OU=prod', 'x;y', '#lead', ' padded ', 'quote"d', '<angle>', 'back\\slash', 'trailing\\', 'ends with ,'];
+  for (const name of names) {
+    it(`keeps the name ${JSON.stringify(name)} as the whole common name, role and namespaces intact`, async () => {
+      const { csr } = await csrFor('CN=x');
+      const c = signed(await ca.signClient(csr, { name, role: 'viewer', namespaces: ['dev'] }, 3600_000));
+      const facts = certificateFacts(c.raw);
+      assert.deepEqual({ cn: facts.commonName, o: facts.organizations, ou: facts.units }, { cn: name, o: ['viewer'], ou: ['dev'] });
+    });
+  }
 });
 
 describe('certificateFacts', () => {

@@ -38,12 +38,21 @@ describe('createSealingKey', () => {
     assert.match(key.id, /^[0-9a-f]{16}$/, `key id: expected 16 hex characters, saw ${key.id}`);
   });
 
-  it('refuses to overwrite an existing key file and leaves it as it was', () => {
+  it('never overwrites an existing key file: a second create returns the key already there', () => {
     const path = join(dir, 'kept.key');
-    createSealingKey(path);
+    const first = createSealingKey(path);
     const before = readFileSync(path, 'utf8');
-    assert.throws(() => createSealingKey(path), (err: NodeJS.ErrnoException) => err.code === 'EEXIST', 'a second create must fail with EEXIST');
-    assert.equal(readFileSync(path, 'utf8'), before, 'the existing key must be untouched');
+    const second = createSealingKey(path);
+    assert.equal(second.id, first.id, `expected the existing key ${first.id}, saw ${second.id}`);
+    assert.equal(readFileSync(path, 'utf8'), before, 'the existing key file must be untouched');
+  });
+
+  it('refuses, rather than replaces, an existing key file with bad contents', () => {
+    const path = join(dir, 'broken.key');
+    writeFileSync(path, 'not a key\n', { mode: 0o600 });
+    const err = errorOf(() => createSealingKey(path), 'create over a broken key file');
+    assert.ok(err.message.includes(path), `message should name ${path}, saw: ${err.message}`);
+    assert.equal(readFileSync(path, 'utf8'), 'not a key\n', 'the broken file must be left for a person to look at');
   });
 
   it('makes a different key every time', () => {

@@ -211,6 +211,17 @@ describe('Tokens', () => {
     assert.deepEqual(listed, made.map((m) => m.object.metadata.name).sort());
   });
 
+  it('createWithId stores under the id given and lets only the first caller have it', async () => {
+    const { tokens } = setup();
+    const first = await tokens.createWithId(ID, api({ role: 'admin', displayName: 'cluster-admin' }), CA);
+    assert.ok(first, 'the first createWithId must make the token');
+    assert.equal(first.object.metadata.name, ID);
+    assert.equal(parseToken(first.token)?.id, ID);
+    const second = await tokens.createWithId(ID, api({ role: 'admin' }), CA);
+    assert.equal(second, undefined, 'a second createWithId with a taken id must answer undefined');
+    assert.ok((await tokens.check(first.token, 'api')).ok, 'the first token must stay valid');
+  });
+
   it('draws another id when the first one collides', async () => {
     const { tokens, store } = setup();
     let refused = 0;
