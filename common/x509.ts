@@ -41,18 +41,18 @@ export async function importKeyPair(privateKeyPem: string): Promise<KeyPair> {
   return { privateKeyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(), keys: { privateKey, publicKey } };
 }
 
-/** escapeRdn quotes characters that are special in an RFC 4514 distinguished name value. */
-function escapeRdn(value: string): string {
-  return value.replace(/([,+"\\<>;=])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
-}
-
-/** distinguishedName builds `CN=..., O=..., OU=...` from a common name, organizations and units. */
-export function distinguishedName(commonName: string, organizations: string[] = [], units: string[] = []): string {
-  return [`CN=${escapeRdn(commonName)}`, ...organizations.map((o) => `O=${escapeRdn(o)}`), ...units.map((u) => `OU=${escapeRdn(u)}`)].join(', ');
+/**
+ * distinguishedName builds a subject from a common name, organizations and units as typed UTF-8
+ * attributes, never as `CN=...` text and never through the string form of JSON names (which
+ * reads a leading `#` as hex and unescapes backslashes): no value can turn into another attribute.
+ */
+export function distinguishedName(commonName: string, organizations: string[] = [], units: string[] = []): x509.Name {
+  const utf8 = (value: string) => [{ utf8String: value }];
+  return new x509.Name([{ CN: utf8(commonName) }, ...organizations.map((o) => ({ O: utf8(o) })), ...units.map((u) => ({ OU: utf8(u) }))]);
 }
 
 /** createCsr makes a PKCS#10 request (PEM) for subject, signed by keys (proof of possession). */
-export async function createCsr(keys: CryptoKeyPair, subject: string): Promise<string> {
+export async function createCsr(keys: CryptoKeyPair, subject: x509.Name): Promise<string> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: subject, keys, signingAlgorithm: ECDSA_P256 });
   return csr.toString('pem');
 }

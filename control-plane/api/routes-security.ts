@@ -48,7 +48,8 @@ const CERT_BODY_SCHEMA = {
   required: ['csr', 'name', 'role'],
   properties: {
     csr: { type: 'string', minLength: 1, maxLength: 16384 },
-    name: { type: 'string', minLength: 1, maxLength: 63 },
+    // The name becomes a certificate subject: no characters that mean something in a DN.
+    name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' },
     role: { enum: [...ROLES] },
     namespaces: namespacesSchema,
     ttlSeconds: { type: 'integer', minimum: 60, maximum: MAX_CLIENT_CERT_TTL_S },

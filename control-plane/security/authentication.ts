@@ -91,7 +91,9 @@ export class Authenticator {
       return { ok: false, status: 429, message: `too many failed authentications from ${c.source}; retry in ${retryAfterS} s`, retryAfterS };
     }
     const outcome = await this.check(c);
-    if (!outcome.ok) this.limiter.fail(c.source);
+    // Only a credential that was presented and failed counts: guessing is what the limit stops,
+    // and a client that simply sent none (or many, behind one NAT address) is not guessing.
+    if (!outcome.ok && (c.authorization !== undefined || c.certificate !== undefined)) this.limiter.fail(c.source);
     return outcome;
   }
 

@@ -7,8 +7,10 @@ import { ALL_NAMESPACES, describeIdentity, type AccessRequest, type Identity } f
 
 /** READ_VERBS never change anything. */
 export const READ_VERBS = ['get', 'list', 'watch'] as const;
-/** VERBS are every verb the API authorizes. */
-export const VERBS = [...READ_VERBS, 'create', 'update', 'delete', 'exec', 'logs', 'reveal'] as const;
+/** WRITE_VERBS change objects. */
+export const WRITE_VERBS = ['create', 'update', 'delete'] as const;
+/** VERBS are every verb the API authorizes; anything else is refused to every role. */
+export const VERBS = [...READ_VERBS, ...WRITE_VERBS, 'exec', 'logs', 'reveal'] as const;
 /** NAMESPACED_RESOURCES live inside a namespace; a token scoped to namespaces reaches only those. */
 export const NAMESPACED_RESOURCES = ['services', 'tasks', 'events', 'secrets', 'configs', 'volumes'] as const;
 /** CLUSTER_RESOURCES are cluster-wide. */
@@ -32,14 +34,19 @@ const isRead = (verb: string): boolean => (READ_VERBS as readonly string[]).incl
  * audit and certificates are admin's; everyone may read nodes and namespaces (where work runs).
  */
 function roleAllows(role: Identity['role'], verb: string, resource: string): boolean {
+  if (!(VERBS as readonly string[]).includes(verb) || !(RESOURCES as readonly string[]).includes(resource)) return false;
   if (role === 'admin') return true;
-  const readableByAll = isNamespaced(resource) || resource === 'nodes' || resource === 'namespaces' || resource === 'images';
-  if (isRead(verb)) return readableByAll;
+  if (isRead(verb)) return readableByAll(resource);
   if (verb === 'logs') return resource === 'tasks';
   if (role === 'viewer') return false;
   if (verb === 'exec') return resource === 'tasks';
   if (verb === 'reveal') return resource === 'secrets';
-  return isNamespaced(resource) && resource !== 'tasks' && resource !== 'events';
+  return (WRITE_VERBS as readonly string[]).includes(verb) && isNamespaced(resource) && resource !== 'tasks' && resource !== 'events';
+}
+
+/** readableByAll: where work runs is no secret from anyone who may run work. */
+function readableByAll(resource: string): boolean {
+  return isNamespaced(resource) || resource === 'nodes' || resource === 'namespaces' || resource === 'images';
 }
 
 /** authorize decides whether id may do a; the reason names the identity, verb and resource. */
@@ -50,6 +57,12 @@ export function authorize(id: Identity, a: AccessRequest): Decision {
     return { allowed: false, reason: `${who} may not ${what}` };
   }
   if (id.namespaces.includes(ALL_NAMESPACES)) return { allowed: true, reason: `${who} may ${what}` };
+  // A namespace-scoped identity, even an admin, acts inside its namespaces only: cluster-wide
+  // objects (nodes, tokens, certificates, audit, namespaces' policies) it may at most read.
+  // Otherwise a scoped admin could mint itself an unscoped token.
+  if (!isNamespaced(a.resource) && !(isRead(a.verb) && readableByAll(a.resource))) {
+    return { allowed: false, reason: `${who} may not ${what}: it is limited to namespaces ${id.namespaces.join(', ')}, and ${a.resource} are cluster-wide` };
+  }
   const scoped = a.resource === 'namespaces' ? a.name ?? a.namespace : a.namespace;
   if (isNamespaced(a.resource) || (a.resource === 'namespaces' && scoped !== undefined)) {
     if (scoped === undefined) {

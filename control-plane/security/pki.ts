@@ -113,12 +113,12 @@ export class ClusterCa {
     return new ClusterCa(cert.toString('pem'), key, cert);
   }
 
-  private async sign(subject: string, publicKey: x509.PublicKey | CryptoKey, validityMs: number, extensions: x509.Extension[]): Promise<x509.X509Certificate> {
+  private async sign(subject: x509.Name, publicKey: x509.PublicKey | CryptoKey, validityMs: number, extensions: x509.Extension[]): Promise<x509.X509Certificate> {
     const now = Date.now();
     return x509.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
       subject,
-      issuer: this.cert.subject,
+      issuer: this.cert.subjectName,
       notBefore: new Date(now - CLOCK_SKEW_MS),
       notAfter: new Date(Math.min(now + validityMs, this.cert.notAfter.getTime())),
       signingAlgorithm: ECDSA_P256,

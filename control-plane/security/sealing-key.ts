@@ -78,6 +78,6 @@ export function unseal(keys: SealingKey[], sealed: string, context: string): Buf
   try {
     return Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
   } catch (err) {
-    throw new Error('the sealed value does not authenticate (altered, or sealed for another key)', { cause: err });
+    throw new Error(`the value sealed with key ${id} does not authenticate for ${context}: it was altered, or sealed for another place`, { cause: err });
   }
 }

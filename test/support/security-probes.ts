@@ -4,6 +4,7 @@
  * and client certificates, and the audit log read back and matched against what a test did.
  */
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,44 @@ export function writeConfigFile(dir: string, name: string, doc: Record<string, s
   const path = join(dir, name);
   writeFileSync(path, stringify({ apiVersion: 'berth/v1', kind: 'Config', ...doc }, { lineWidth: 0 }), { mode: 0o600 });
   return path;
+}
+
+/** RawAnswer is the status of a response and the first chunk of its body ('' if none came in time). */
+export interface RawAnswer {
+  status: number;
+  firstChunk: string;
+}
+
+/**
+ * rawGet sends one GET with the path exactly as given, trusting only caPem: unlike fetch, which
+ * resolves `..` and `//` before sending, the server sees what an attacker would send. It reads
+ * the status and the first body chunk (a watch streams for ever), then closes the connection.
+ */
+export function rawGet(server: string, caPem: string, path: string, token: string, timeoutMs = 10_000): Promise<RawAnswer> {
+  const url = new URL(server);
+  return new Promise<RawAnswer>((resolve, reject) => {
+    let status: number | undefined;
+    const req = request({ host: url.hostname, port: url.port, path, method: 'GET', ca: caPem, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      status = res.statusCode ?? 0;
+      res.once('data', (chunk: Buffer) => done({ status: status!, firstChunk: chunk.toString('utf8') }));
+      res.once('end', () => done({ status: status!, firstChunk: '' }));
+    });
+    const timer = setTimeout(() => (status === undefined
+      ? fail(new Error(`GET ${path}: no answer within ${timeoutMs} ms`))
+      : done({ status, firstChunk: '' })), timeoutMs);
+    function done(a: RawAnswer): void {
+      clearTimeout(timer);
+      req.destroy();
+      resolve(a);
+    }
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      req.destroy();
+      reject(err);
+    }
+    req.on('error', (err) => (status === undefined ? fail(err) : undefined));
+    req.end();
+  });
 }
 
 /** ClientKeyAndCsr is a fresh key and a certificate request for a client subject. */

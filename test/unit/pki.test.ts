@@ -29,9 +29,9 @@ before(async () => {
 });
 
 /** csrFor makes a request with a fresh P-256 key (the agent's way) asking for subject. */
-async function csrFor(subject: string): Promise<{ csr: string; publicKeyDer: Buffer }> {
+async function csrFor(subject: string | x509.Name): Promise<{ csr: string; publicKeyDer: Buffer }> {
   const key = await generateKeyPair();
-  return { csr: await createCsr(key.keys, subject), publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey('spki', key.keys.publicKey)) };
+  return { csr: await createCsr(key.keys, typeof subject === 'string' ? new x509.Name(subject) : subject), publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey('spki', key.keys.publicKey)) };
 }
 
 /** csrWith makes a request whose key uses another algorithm (berth accepts only ECDSA P-256). */
