@@ -5,7 +5,7 @@
  * token pins, then send the token and a certificate request over a connection that trusts only it.
  */
 import { credentials, Metadata, type CallOptions, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateFacts, createCsr, distinguishedName, generateKeyPair, importKeyPair, issuedBy, NODE_ORGANIZATION } from '../common/x509.js';
 import { AgentGatewayClient, type ClusterInfoResponse, type JoinResponse } from '../proto/gen/berth/v1/agent.js';
@@ -50,6 +50,8 @@ function writePrivate(path: string, text: string): void {
 export class NodeIdentity {
   private readonly dir: string;
   private pki: NodePki | undefined;
+  /** receivedAtMs is when the current certificate arrived (node.crt's mtime after a restart). */
+  private receivedAtMs = 0;
 
   constructor(private readonly o: { stateDir: string; nodeName: string; joinToken?: string; log: Logger }) {
     this.dir = join(o.stateDir, 'pki');
@@ -74,6 +76,7 @@ export class NodeIdentity {
         return undefined;
       }
       if (!issuedBy(pki.certPem, pki.caPem)) return undefined;
+      this.receivedAtMs = Math.min(statSync(this.path('node.crt')).mtimeMs, Date.now());
       return pki;
     } catch (err) {
       this.o.log.warn('cannot read the stored node certificate', { dir: this.dir, error: messageOf(err) });
@@ -108,12 +111,16 @@ export class NodeIdentity {
     return credentials.createSsl(Buffer.from(pki.caPem), Buffer.from(pki.keyPem), Buffer.from(pki.certPem));
   }
 
-  /** renewDueInMs is the time left until RENEW_AT_FRACTION of the certificate's lifetime (<= 0: due). */
+  /**
+   * renewDueInMs is the time left until RENEW_AT_FRACTION of the certificate's life has passed
+   * (<= 0: due). Its life is counted from when this node received it, not from notBefore, which
+   * the CA back-dates for clock skew: counted from there, a short-lived certificate would be due
+   * again the moment it arrived.
+   */
   renewDueInMs(): number {
     if (!this.pki) return Number.POSITIVE_INFINITY;
-    const f = certificateFacts(this.pki.certPem);
-    const start = f.notBefore.getTime();
-    return start + (f.notAfter.getTime() - start) * RENEW_AT_FRACTION - Date.now();
+    const notAfter = certificateFacts(this.pki.certPem).notAfter.getTime();
+    return this.receivedAtMs + (notAfter - this.receivedAtMs) * RENEW_AT_FRACTION - Date.now();
   }
 
   /** renewalRequest is a certificate request signed by the node's existing key. */
@@ -131,6 +138,7 @@ export class NodeIdentity {
     }
     writePrivate(this.path('node.crt'), certPem);
     this.pki = { ...this.pki, certPem };
+    this.receivedAtMs = Date.now();
     this.o.log.info('node certificate renewed', { notAfter: certificateFacts(certPem).notAfter.toISOString() });
   }
 
@@ -161,6 +169,7 @@ export class NodeIdentity {
     writePrivate(this.path('ca.crt'), caPem);
     writePrivate(this.path('node.key'), key.privateKeyPem);
     writePrivate(this.path('node.crt'), r.certificate);
+    this.receivedAtMs = Date.now();
     this.o.log.info('joined the cluster', { server, node: this.o.nodeName, ca: `sha256:${digest}`, notAfter: certificateFacts(r.certificate).notAfter.toISOString() });
     return { caPem, keyPem: key.privateKeyPem, certPem: r.certificate };
   }

@@ -88,6 +88,13 @@ function connectable(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** hostOfPeer drops the port of a gRPC peer (`ipv4:10.0.0.1:5123`, `ipv6:[::1]:5123`), as HTTP audit lines carry the address only. */
+function hostOfPeer(peer: string): string {
+  const bare = peer.replace(/^ipv[46]:/, '');
+  const i = bare.lastIndexOf(':');
+  return (i > 0 ? bare.slice(0, i) : bare).replace(/^\[(.*)\]$/, '$1');
+}
+
 /** startControlPlane starts every component; on failure it stops what it started and rethrows. */
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? createLogger(opts.logLevel ?? 'info');
@@ -129,7 +136,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
       subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR),
       ca, tokens, serving, nodeCertTtlMs: opts.nodeCertTtlMs ?? DEFAULT_NODE_CERT_TTL_MS,
-      refused: (r) => auditRefusal(audit, { source: r.source, verb: r.verb, resource: 'nodes', name: r.node, code: r.code, message: r.message }) });
+      refused: (r) => auditRefusal(audit, { source: hostOfPeer(r.source), verb: r.verb, resource: 'nodes', name: r.node, code: r.code, message: r.message,
+        ...(r.identity ? { identity: r.identity, via: 'node' as const } : {}) }) });
     cleanups.push(() => gateway.stop());
     const api = buildApi(store, log.child('api'), {
       auth: new Authenticator(tokens),

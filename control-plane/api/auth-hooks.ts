@@ -31,8 +31,10 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
       return sendError(reply, { code: outcome.status === 429 ? 'BERTH_ERR_TOO_MANY_AUTH_FAILURES' : 'BERTH_ERR_UNAUTHENTICATED', message: outcome.message });
     }
     req.identity = outcome.identity;
-    // An unknown route falls through to the 404 handler, but only for an authenticated caller.
-    if (rule === undefined || rule === 'authenticated') return;
+    // No route matched: answer 404 here, before any later hook (the ?watch=1 interception reads
+    // the URL itself) can act on a path that authorization never saw.
+    if (rule === undefined) return sendError(reply, { code: 'BERTH_ERR_ROUTE_NOT_FOUND', message: `no route for ${req.method} ${req.url}` });
+    if (rule === 'authenticated') return;
     req.access = accessOf(req, rule);
     const decision = authorize(outcome.identity, req.access);
     if (!decision.allowed) return sendError(reply, { code: 'BERTH_ERR_FORBIDDEN', message: decision.reason });

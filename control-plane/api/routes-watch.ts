@@ -107,7 +107,8 @@ async function stream(store: Store, log: Logger, req: FastifyRequest, reply: Fas
 /** registerWatchRoutes adds the event list routes and the `?watch=1` interception of list routes. */
 export function registerWatchRoutes(app: FastifyInstance, store: Store, log: Logger): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (req.method !== 'GET') return;
+    // Only a request that matched a list route (and so passed its authorization) may be watched.
+    if (req.method !== 'GET' || req.routeOptions.url === undefined) return;
     const url = new URL(req.url, 'http://berth.invalid');
     if (!isWatch(url.searchParams)) return;
     const target = watchTarget(url.pathname, url.searchParams);

@@ -39,7 +39,7 @@ export interface GatewayOptions {
   /** nodeCertTtlMs is the lifetime of node certificates it signs. */
   nodeCertTtlMs: number;
   /** refused reports refused joins and sessions (audit). */
-  refused(what: { source: string; node: string; verb: string; code: string; message: string }): void;
+  refused(what: { source: string; node: string; verb: string; code: string; message: string; identity?: string }): void;
 }
 
 /** Gateway is a listening gateway; address is host:port actually bound. */

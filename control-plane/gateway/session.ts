@@ -44,7 +44,7 @@ export interface SessionDeps {
   ca: ClusterCa;
   nodeCertTtlMs: number;
   /** refused reports a refused session (audit). */
-  refused(what: { source: string; node: string; code: string; message: string }): void;
+  refused(what: { source: string; node: string; code: string; message: string; identity?: string }): void;
   /** claim registers this session as the node's current one, replacing (closing) an older one. */
   claim(node: string, s: Session): void;
   release(node: string, s: Session): void;
@@ -104,7 +104,9 @@ export class Session {
 
   /** refuse records and ends a session that must not go on; nothing has been written for it. */
   private refuse(r: Refusal, node: string): void {
-    this.deps.refused({ source: this.call.getPeer(), node, code: r.code, message: r.message });
+    // The audit line names who tried: the certificate's node, when the peer proved one.
+    const proved = 'nodeName' in this.identity ? this.identity.nodeName : undefined;
+    this.deps.refused({ source: this.call.getPeer(), node, code: r.code, message: r.message, ...(proved ? { identity: proved } : {}) });
     this.deps.log.warn('agent session refused', { node, code: r.code, why: r.message, peer: this.call.getPeer() });
     this.send({ msg: { $case: 'error', value: { code: r.code, message: r.message } } });
     this.closed = true;

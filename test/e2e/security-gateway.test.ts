@@ -144,7 +144,7 @@ spec:
     const allowed = Math.ceil(renewalWatchMs / periodMs) + 1;
     const gapMs = issuedAt(renewedCert) - issuedAt(firstCert);
     assert.ok(renewals <= allowed && gapMs >= 0.8 * periodMs,
-      `PRODUCT BUG (agent/pki.ts renewDueInMs): with ${NODE_CERT_TTL_S} s certificates an agent should renew about every ${periodMs / 1000} s `
+      `renewal cadence (agent/pki.ts renewDueInMs): with ${NODE_CERT_TTL_S} s certificates an agent should renew about every ${periodMs / 1000} s `
       + `(at most ${allowed} renewals in ${Math.round(renewalWatchMs / 1000)} s, each certificate issued >= ${(0.8 * periodMs) / 1000} s after the one before); `
       + `saw ${renewals} renewals and certificates issued ${gapMs} ms apart. renewDueInMs measures two thirds of notAfter - notBefore, but notBefore is `
       + `back-dated by CLOCK_SKEW_MS (${CLOCK_SKEW_MS / 60_000} min), so any lifetime under ${(CLOCK_SKEW_MS / 2) / 1000} s is always due and the agent renews in a tight loop`);
@@ -284,8 +284,8 @@ spec:
     const lines = records.filter((a) => a.verb === 'register' && a.name === 'rogue');
     assert.ok(lines.length > 0, 'the rogue register attempt is audited');
     assert.deepEqual(lines.map((a) => [a.identity, a.via]), lines.map(() => [H1, 'node']),
-      `PRODUCT BUG (control-plane/gateway/session.ts Session.refuse and gateway/server.ts refused): a Register refused with BERTH_ERR_IDENTITY_MISMATCH is `
-      + `audited with identity "" although the peer proved it holds ${H1}'s certificate (AuditRefusal.identity is documented as "the name the peer proved"); `
-      + `the audit log cannot say which node tried to pass itself off as another. Lines: ${JSON.stringify(lines)}`);
+      `refusal audit (gateway session refuse): a Register refused with BERTH_ERR_IDENTITY_MISMATCH is `
+      + `audited with identity "" although the peer proved it holds ${H1}'s certificate (AuditRefusal leaves identity '' only when the peer proved none); `
+      + `only the free-text message mentions it, so \`berth audit --user ${H1}\` does not find the attempt. Lines: ${JSON.stringify(lines)}`);
   });
 });

@@ -259,6 +259,24 @@ describe('the API of a secure cluster refuses whoever cannot prove who they are 
       && a.namespace === TEAM && JSON.stringify(a.command) === JSON.stringify(['echo', 'inside-team-a']));
   });
 
+  test('an admin token scoped to team-a cannot mint an unscoped token, cordon a node or change a namespace\'s policy', async () => {
+    const scoped: CliCredential = { token: createToken(['--role', 'admin', '-n', TEAM, '--name', 'sub-admin']), config: cluster.config };
+    const since = Date.now();
+    const mint = berthAs(scoped, ['token', 'create', '--role', 'admin', '--name', 'escaped']);
+    assert.equal(mint.code, 1, `scoped admin token create: expected exit 1, saw ${show(mint)}`);
+    assert.equal(mint.stdout, '', 'no token printed');
+    assert.match(mint.stderr, /token sub-admin \(admin\) may not create tokens/, show(mint));
+    expectAudit('403 for the scoped admin\'s token create', since, (a) => a.code === 403 && a.identity === 'sub-admin' && a.verb === 'create' && a.resource === 'tokens');
+    const cordon = berthAs(scoped, ['cordon', NODE]);
+    assert.equal(cordon.code, 1, `scoped admin cordon: expected exit 1, saw ${show(cordon)}`);
+    const policy = berthAs(scoped, ['apply', '-f', '-'], namespaceDoc('default', 'privileged'));
+    assert.equal(policy.code, 1, `scoped admin raises default's level: expected exit 1, saw ${show(policy)}`);
+    const ns = await apiJson<{ spec: { policy: string } }>(target, 'GET', '/v1/namespaces/default');
+    assert.equal(ns.body.spec.policy, 'baseline', `default keeps its level: ${JSON.stringify(ns.body)}`);
+    const own = berthAs(scoped, ['-n', TEAM, 'get', 'services']);
+    assert.equal(own.code, 0, `inside ${TEAM} the scoped admin still reads: ${show(own)}`);
+  });
+
   test('a join token and the node certificate it buys are no API credential', async () => {
     const join = createToken(['--role', 'agent', '--name', 'climber']);
     let since = Date.now();
@@ -295,7 +313,7 @@ describe('the API of a secure cluster refuses whoever cannot prove who they are 
       if (r.status < 400 || r.firstChunk.includes('"namespace":"default"')) leaks.push(`GET ${path} -> ${r.status} ${r.firstChunk.slice(0, 160)}`);
     }
     assert.deepEqual(leaks, [],
-      `PRODUCT BUG (control-plane/api/routes-watch.ts:111 with auth-hooks.ts:35): a viewer scoped to ${TEAM} streams another namespace's objects. `
+      `watch path scoping (routes-watch.ts, auth-hooks.ts): a viewer scoped to ${TEAM} streams another namespace's objects. `
       + 'The router matches no route for these paths, so the auth hook only authenticates (an unknown route skips authorization), '
       + 'then the ?watch=1 hook resolves the path with new URL(req.url, base), which removes "..", "%2e%2e" and a leading "//host", '
       + 'and streams the resolved list. Expected 403/404 for each; leaks:\n' + leaks.join('\n'));
