@@ -3,7 +3,7 @@
  * first start) gives the server URL, the cluster CA and an admin token. Requests go over HTTPS
  * verified against that CA, like the CLI's; nothing here turns security off.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent, fetch as undiciFetch, type RequestInit } from 'undici';
 import { parse } from 'yaml';
 
@@ -20,10 +20,17 @@ export interface AdminCredentials {
   token: string;
 }
 
-/** adminCredentials reads an admin config file. */
+const credentials = new Map<string, { mtimeMs: number; creds: AdminCredentials }>();
+
+/** adminCredentials reads an admin config file (parsed once per version of the file: polls call it often). */
 export function adminCredentials(configPath: string): AdminCredentials {
+  const mtimeMs = statSync(configPath).mtimeMs;
+  const cached = credentials.get(configPath);
+  if (cached?.mtimeMs === mtimeMs) return cached.creds;
   const doc = parse(readFileSync(configPath, 'utf8')) as { server: string; certificateAuthority: string; token: string };
-  return { server: doc.server, ca: doc.certificateAuthority, token: doc.token };
+  const creds = { server: doc.server, ca: doc.certificateAuthority, token: doc.token };
+  credentials.set(configPath, { mtimeMs, creds });
+  return creds;
 }
 
 const agents = new Map<string, Agent>();
