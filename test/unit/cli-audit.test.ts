@@ -1,51 +1,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { run } from '../../control-plane/cli/main.js';
-import type { CliIO } from '../../control-plane/cli/context.js';
 import type { AuditRecord } from '../../control-plane/security/audit.js';
-
-type Reply = { status: number; body: unknown };
-
-/** FakeApi answers GETs from a table keyed by URL and records the URLs asked for. */
-class FakeApi {
-  readonly urls: string[] = [];
-  readonly routes = new Map<string, Reply>();
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      this.urls.push(req.url ?? '');
-      const reply = this.routes.get(req.url ?? '') ?? { status: 404, body: { error: { code: 'BERTH_ERR_ROUTE_NOT_FOUND', message: `no route for ${req.method} ${req.url}` } } };
-      res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(reply.body));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from(['']),
-    env: {},
-    now: () => Date.parse('2025-01-01T00:10:00Z'),
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+import { FakeApi, runBerth } from '../support/fake-api.js';
 
 const RECORDS: AuditRecord[] = [
   { time: '2025-01-01T00:01:00.000Z', requestId: 'r1', identity: 'alice', role: 'operator', via: 'token', source: '10.0.0.5', verb: 'create', resource: 'services', namespace: 'default', name: 'web', code: 201 },
@@ -58,14 +14,11 @@ describe('berth audit against a fake control plane', () => {
   const api = new FakeApi();
   before(() => api.start());
   after(() => api.stop());
-  beforeEach(() => {
-    api.urls.length = 0;
-    api.routes.clear();
-  });
+  beforeEach(() => api.reset());
 
   it('prints TIME USER ROLE SOURCE VERB RESOURCE NAMESPACE/NAME CODE, one row per record', async () => {
-    api.routes.set('/v1/audit', { status: 200, body: { items: RECORDS } });
-    const r = await berth(['--server', api.url, 'audit']);
+    api.routes.set('GET /v1/audit', { status: 200, body: { items: RECORDS } });
+    const r = await runBerth(['--server', api.url, 'audit']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, [
       'TIME                       USER     ROLE       SOURCE           VERB       RESOURCE    NAMESPACE/NAME   CODE',
@@ -78,30 +31,30 @@ describe('berth audit against a fake control plane', () => {
   });
 
   it('passes --since, --user and --limit as the query; -o json prints the array', async () => {
-    api.routes.set('/v1/audit?since=2h&user=alice&limit=2', { status: 200, body: { items: RECORDS.slice(0, 2) } });
-    const r = await berth(['--server', api.url, 'audit', '--since', '2h', '--user', 'alice', '--limit', '2', '-o', 'json']);
+    api.routes.set('GET /v1/audit?since=2h&user=alice&limit=2', { status: 200, body: { items: RECORDS.slice(0, 2) } });
+    const r = await runBerth(['--server', api.url, 'audit', '--since', '2h', '--user', 'alice', '--limit', '2', '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), RECORDS.slice(0, 2));
   });
 
   it('says so on stderr when nothing matches, and exits 0', async () => {
-    api.routes.set('/v1/audit?user=nobody', { status: 200, body: { items: [] } });
-    const r = await berth(['--server', api.url, 'audit', '--user', 'nobody']);
+    api.routes.set('GET /v1/audit?user=nobody', { status: 200, body: { items: [] } });
+    const r = await runBerth(['--server', api.url, 'audit', '--user', 'nobody']);
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, '', 'No audit records found.\n']);
   });
 
   it('exits 2 without asking the server for a bad --since, --limit or -o', async () => {
     for (const args of [['--since', 'yesterday'], ['--limit', '0'], ['--limit', 'many'], ['-o', 'yaml']]) {
-      const r = await berth(['--server', api.url, 'audit', ...args]);
+      const r = await runBerth(['--server', api.url, 'audit', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^error: (--since|--limit|-o): /);
     }
-    assert.deepEqual(api.urls, []);
+    assert.deepEqual(api.requests.map((q) => q.url), []);
   });
 
   it('prints the server refusal and exits 1 (a non-admin asking)', async () => {
-    api.routes.set('/v1/audit', { status: 403, body: { error: { code: 'BERTH_ERR_FORBIDDEN', message: 'token alice (operator) may not list audit' } } });
-    const r = await berth(['--server', api.url, 'audit']);
+    api.routes.set('GET /v1/audit', { status: 403, body: { error: { code: 'BERTH_ERR_FORBIDDEN', message: 'token alice (operator) may not list audit' } } });
+    const r = await runBerth(['--server', api.url, 'audit']);
     assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', 'error: token alice (operator) may not list audit\n']);
   });
 });

@@ -5,18 +5,12 @@
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { applyOrder, violationWarning } from '../../control-plane/cli/apply.js';
-import type { CliIO } from '../../control-plane/cli/context.js';
 import { describeNamespace } from '../../control-plane/cli/describe.js';
 import { namespacesTable } from '../../control-plane/cli/format.js';
-import { run } from '../../control-plane/cli/main.js';
 import { parseManifests } from '../../control-plane/cli/manifest.js';
 import type { Namespace, NamespaceViolation, PolicyLevel } from '../../control-plane/objects/types.js';
-
-const NOW = Date.parse('2025-01-01T00:10:00Z');
+import { FakeApi, NOW_MS, runBerth } from '../support/fake-api.js';
 
 function ns(name: string, policy: PolicyLevel, status: Namespace['status'] = {}, generation = 1): Namespace {
   return { kind: 'Namespace', metadata: { name, uid: `u-${name}`, generation, labels: {}, createdAt: '2025-01-01T00:00:00Z' }, spec: { policy }, status };
@@ -30,72 +24,19 @@ const WEB_VIOLATION: NamespaceViolation = {
   ],
 };
 
-type Reply = { status: number; body: unknown };
-interface Recorded { method: string; url: string; body: unknown }
-
-/** FakeApi answers "METHOD url" from a table and records every request; anything else is a 404. */
-class FakeApi {
-  readonly requests: Recorded[] = [];
-  readonly routes = new Map<string, Reply>();
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer(async (req, res) => {
-      const recorded: Recorded = { method: req.method ?? '', url: req.url ?? '', body: await readJson(req) };
-      this.requests.push(recorded);
-      const reply = this.routes.get(`${recorded.method} ${recorded.url}`)
-        ?? { status: 404, body: { error: { code: 'BERTH_ERR_NOT_FOUND', message: `${recorded.url} not found` } } };
-      res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(reply.body));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function berth(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from([stdin]),
-    env: {},
-    now: () => NOW,
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
-
 describe('berth namespace verbs against a fake control plane', () => {
   const api = new FakeApi();
   before(() => api.start());
   after(() => api.stop());
-  beforeEach(() => {
-    api.requests.length = 0;
-    api.routes.clear();
-  });
-  const cli = (...args: string[]) => berth(['--server', api.url, ...args]);
+  beforeEach(() => api.reset());
+  const cli = (...args: string[]) => runBerth(['--server', api.url, ...args]);
 
   it('apply PUTs a Namespace to /v1/namespaces/NAME, before the services of the same file', async () => {
     api.routes.set('PUT /v1/namespaces/prod', { status: 201, body: ns('prod', 'restricted') });
     api.routes.set('PUT /v1/namespaces/prod/services/web', { status: 201, body: { kind: 'Service', metadata: { name: 'web', generation: 1 } } });
     const file = 'kind: Service\nmetadata: { name: web, namespace: prod }\nspec: { template: { image: "oci-archive:/x.tar" } }\n---\n'
       + 'kind: Namespace\nmetadata: { name: prod }\nspec: { policy: restricted }\n';
-    const r = await berth(['--server', api.url, 'apply', '-f', '-'], file);
+    const r = await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: file });
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'namespace/prod created\nservice/web created\n', '']);
     const puts = api.requests.filter((q) => q.method === 'PUT');
     assert.deepEqual(puts.map((q) => q.url), ['/v1/namespaces/prod', '/v1/namespaces/prod/services/web']);
@@ -106,18 +47,18 @@ describe('berth namespace verbs against a fake control plane', () => {
     api.routes.set('GET /v1/namespaces/prod', { status: 200, body: ns('prod', 'baseline', {}, 2) });
     api.routes.set('PUT /v1/namespaces/prod', { status: 200, body: ns('prod', 'restricted', { violations: [WEB_VIOLATION] }, 3) });
     const yaml = 'kind: Namespace\nmetadata: { name: prod }\nspec: { policy: restricted }\n';
-    const changed = await berth(['--server', api.url, 'apply', '-f', '-'], yaml);
+    const changed = await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: yaml });
     assert.equal(changed.code, 0);
     assert.equal(changed.stdout, 'namespace/prod configured\n');
     assert.equal(changed.stderr, 'Warning: namespace/prod: 1 existing service breaks policy level restricted (web); running tasks are not touched, but the next template change must comply (berth describe namespace prod)\n');
     api.routes.set('PUT /v1/namespaces/prod', { status: 200, body: ns('prod', 'restricted', { violations: [] }, 2) });
-    assert.deepEqual(Object.values(await berth(['--server', api.url, 'apply', '-f', '-'], yaml)), [0, 'namespace/prod unchanged\n', '']);
+    assert.deepEqual(Object.values(await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: yaml })), [0, 'namespace/prod unchanged\n', '']);
   });
 
   it('apply prints the policy refusal of a service and exits 1', async () => {
     const message = 'service "default/web" is not allowed in namespace "default" at policy level baseline (1 violation): spec.template.security.capAdd[0]: SYS_ADMIN is not allowed at policy level baseline (allowed: ...)';
     api.routes.set('PUT /v1/namespaces/default/services/web', { status: 400, body: { error: { code: 'BERTH_ERR_POLICY_VIOLATION', field: 'spec.template.security.capAdd[0]', message } } });
-    const r = await berth(['--server', api.url, 'apply', '-f', '-'], 'kind: Service\nmetadata: { name: web }\nspec: { template: { image: "oci-archive:/x.tar", security: { capAdd: [SYS_ADMIN] } } }\n');
+    const r = await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: 'kind: Service\nmetadata: { name: web }\nspec: { template: { image: "oci-archive:/x.tar", security: { capAdd: [SYS_ADMIN] } } }\n' });
     assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', `error: service/web: ${message}\n`]);
   });
 
@@ -148,7 +89,7 @@ describe('berth namespace verbs against a fake control plane', () => {
     api.routes.set('GET /v1/namespaces/prod', { status: 200, body: ns('prod', 'restricted', { violations: [WEB_VIOLATION] }) });
     const r = await cli('describe', 'namespace', 'prod');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, describeNamespace(ns('prod', 'restricted', { violations: [WEB_VIOLATION] }), NOW));
+    assert.equal(r.stdout, describeNamespace(ns('prod', 'restricted', { violations: [WEB_VIOLATION] }), NOW_MS));
     assert.deepEqual(api.requests.map((q) => `${q.method} ${q.url}`), ['GET /v1/namespaces/prod']);
   });
 
@@ -164,17 +105,17 @@ describe('berth namespace verbs against a fake control plane', () => {
 
 describe('namespace rendering and manifests (pure)', () => {
   it('namespacesTable shows the level, "(implicit)" without an object, and the age', () => {
-    assert.equal(namespacesTable([ns('a', 'privileged'), ns('b', 'baseline', { implicit: true })], { now: NOW }),
+    assert.equal(namespacesTable([ns('a', 'privileged'), ns('b', 'baseline', { implicit: true })], { now: NOW_MS }),
       'NAME   POLICY                AGE\na      privileged            10m\nb      baseline (implicit)   10m\n');
   });
 
   it('describeNamespace says "none" without violations and names an implicit namespace', () => {
-    assert.equal(describeNamespace(ns('default', 'baseline', { implicit: true, violations: [] }), NOW),
+    assert.equal(describeNamespace(ns('default', 'baseline', { implicit: true, violations: [] }), NOW_MS),
       'Name:     default\nPolicy:   baseline (implicit: no Namespace object, so the default level)\nLabels:   <none>\nCreated:  2025-01-01T00:00:00Z (10m ago)\nViolations:  none\n');
   });
 
   it('describeNamespace lists each service and every message under it', () => {
-    const text = describeNamespace(ns('prod', 'restricted', { violations: [WEB_VIOLATION] }), NOW);
+    const text = describeNamespace(ns('prod', 'restricted', { violations: [WEB_VIOLATION] }), NOW_MS);
     assert.ok(text.startsWith('Name:     prod\nPolicy:   restricted\n'), text);
     assert.ok(text.endsWith(`Violations (running tasks are not touched; each service's next template change must comply):\n  web:\n    ${WEB_VIOLATION.violations[0]}\n    ${WEB_VIOLATION.violations[1]}\n`), text);
   });

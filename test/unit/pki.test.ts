@@ -8,14 +8,13 @@ import { silentLogger } from '../../common/log.js';
 import {
   certificateFacts, certificateSha256, createCsr, distinguishedName, generateKeyPair, issuedBy, NODE_ORGANIZATION, x509,
 } from '../../common/x509.js';
-import type { BerthObject } from '../../control-plane/objects/types.js';
 import type { ClusterCa as ClusterCaObject } from '../../control-plane/objects/security-types.js';
 import {
   CA_VALIDITY_MS, CLOCK_SKEW_MS, ClusterCa, DEFAULT_NODE_CERT_TTL_MS, SERVING_CERT_VALIDITY_MS, SERVING_DNS_NAME, type SignOutcome,
 } from '../../control-plane/security/pki.js';
 import { createSealingKey } from '../../control-plane/security/sealing-key.js';
 import { CLUSTER_CA_KEY } from '../../control-plane/store/keys.js';
-import type { Store, WriteResult } from '../../control-plane/store/store.js';
+import { MemoryStore } from '../support/memory-store.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -218,23 +217,6 @@ describe('issuedBy', () => {
     it(`is ${c.expect} for ${c.name}`, () => assert.equal(issuedBy(c.leaf(), c.issuer()), c.expect));
   }
 });
-
-/** MemoryStore is just enough of Store for loadOrCreate: get and create, with AlreadyExists. */
-class MemoryStore {
-  readonly objects = new Map<string, BerthObject>();
-  async get<T extends BerthObject>(key: string): Promise<T | undefined> {
-    const o = this.objects.get(key);
-    return o === undefined ? undefined : structuredClone(o) as T;
-  }
-  async create<T extends BerthObject>(key: string, obj: T): Promise<WriteResult<T>> {
-    if (this.objects.has(key)) return { ok: false, reason: 'AlreadyExists' };
-    this.objects.set(key, structuredClone(obj));
-    return { ok: true, object: obj };
-  }
-  asStore(): Store {
-    return this as unknown as Store;
-  }
-}
 
 describe('ClusterCa.loadOrCreate', () => {
   let dir = '';

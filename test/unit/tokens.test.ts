@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BerthObject } from '../../control-plane/objects/types.js';
 import type { Token } from '../../control-plane/objects/security-types.js';
 import { ALL_NAMESPACES } from '../../control-plane/security/identity.js';
 import {
   DEFAULT_JOIN_TOKEN_TTL_MS, parseToken, publicView, Tokens, type NewToken, type ParsedToken,
 } from '../../control-plane/security/tokens.js';
-import type { Store, WriteResult } from '../../control-plane/store/store.js';
+import type { Store } from '../../control-plane/store/store.js';
+import { MemoryStore } from '../support/memory-store.js';
 
 const ID = '0123456789ab';
 const SECRET = 'A'.repeat(20) + '_-' + 'z9'.repeat(10) + 'q';
@@ -39,35 +39,11 @@ describe('parseToken', () => {
   }
 });
 
-/** MemoryStore is the part of Store Tokens uses (get, create, remove, list), over a Map. */
-class MemoryStore {
-  readonly objects = new Map<string, BerthObject>();
-  async get<T extends BerthObject>(key: string): Promise<T | undefined> {
-    const o = this.objects.get(key);
-    return o === undefined ? undefined : structuredClone(o) as T;
-  }
-  async create<T extends BerthObject>(key: string, obj: T): Promise<WriteResult<T>> {
-    if (this.objects.has(key)) return { ok: false, reason: 'AlreadyExists' };
-    this.objects.set(key, structuredClone(obj));
-    return { ok: true, object: obj };
-  }
-  async remove<T extends BerthObject>(key: string): Promise<WriteResult<T>> {
-    const o = this.objects.get(key);
-    if (o === undefined) return { ok: false, reason: 'NotFound' };
-    this.objects.delete(key);
-    return { ok: true, object: o as T };
-  }
-  async list<T>(prefix: string): Promise<{ items: T[]; keys: string[]; revision: string }> {
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-    return { items: keys.map((k) => structuredClone(this.objects.get(k)) as T), keys, revision: '1' };
-  }
-}
-
 /** setup is a token registry over an empty memory store with a clock the test moves. */
 function setup(): { tokens: Tokens; store: MemoryStore; clock: { now: number } } {
   const store = new MemoryStore();
   const clock = { now: Date.parse('2025-03-01T12:00:00.000Z') };
-  return { tokens: new Tokens(store as unknown as Store, undefined, () => clock.now), store, clock };
+  return { tokens: new Tokens(store.asStore(), undefined, () => clock.now), store, clock };
 }
 
 const api = (over: Partial<NewToken> = {}): NewToken => ({ role: 'operator', createdBy: 'token root (admin)', ...over });
