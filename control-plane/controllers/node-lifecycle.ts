@@ -87,8 +87,8 @@ export class NodeLifecycleController {
       void recordEvent(this.store, alive
         ? { object: { kind: 'Node', name }, reason: 'NodeReady', message: `node ${name} is Ready: its agent holds a live session`, source: 'node-lifecycle' }
         : { object: { kind: 'Node', name }, type: 'Warning', reason: 'NodeNotReady', message: `node ${name} is not Ready: its heartbeat lease expired; its tasks are lost in ${Math.round(this.lostGraceMs / 1000)}s unless it returns`, source: 'node-lifecycle' }, this.log);
-      await this.inf.nodes.waitForRevision(r.object.metadata.resourceVersion!);
       if (!alive) this.queue.addAfter(name, this.lostGraceMs);
+      if (!(await this.inf.nodes.waitForRevision(r.object.metadata.resourceVersion!))) return 'retry';
     }
     return undefined;
   }
@@ -111,7 +111,7 @@ export class NodeLifecycleController {
     void recordEvent(this.store, { object: { kind: 'Node', name }, type: 'Warning', reason: 'NodeLost', message: `node ${name} not Ready for ${Math.round(this.lostGraceMs / 1000)}s: ${ops.length - failed} task(s) marked lost`, source: 'node-lifecycle' }, this.log);
     let last: string | undefined;
     for (const r of results) if (r.ok) last = r.revision;
-    if (last) await this.inf.tasks.waitForRevision(last);
+    if (last && !(await this.inf.tasks.waitForRevision(last))) return 'retry';
     return failed > 0 ? 'retry' : undefined;
   }
 }

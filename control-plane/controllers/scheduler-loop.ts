@@ -134,8 +134,8 @@ export class SchedulerLoop {
     const conflicts = results.filter((r) => !r.ok).length;
     let last: string | undefined;
     for (const r of results) if (r.ok) last = r.revision;
-    if (last) await this.inf.tasks.waitForRevision(last);
+    const caughtUp = last === undefined || await this.inf.tasks.waitForRevision(last);
     this.log.info('scheduled', { placed: plan.placements.length, unplaced: plan.unplaced.length, conflicts });
-    return conflicts > 0 ? 'retry' : undefined;
+    return conflicts > 0 || !caughtUp ? 'retry' : undefined;
   }
 }

@@ -115,7 +115,8 @@ export class ServiceController {
       if (!rev) return 'retry';
       this.revisionOf.set(svc.metadata.uid, rev.revision);
       if (rev.written) {
-        await this.inf.services.waitForRevision(rev.written);
+        // The mirror lags (or is relisting): try again later rather than act on a stale view.
+        if (!(await this.inf.services.waitForRevision(rev.written))) return 'retry';
         svc = this.inf.services.get(serviceKey(ns, name));
         if (!svc) return 'retry';
       }
@@ -180,7 +181,7 @@ export class ServiceController {
       if (step.failure) {
         const written = await this.rollouts.fail(svc, step.status.updateRevision!, step.failure);
         if (written === undefined) return 'retry';
-        if (written !== '') await this.inf.services.waitForRevision(written);
+        if (written !== '' && !(await this.inf.services.waitForRevision(written))) return 'retry';
         this.queue.add(key);
         return undefined;
       }
@@ -200,7 +201,7 @@ export class ServiceController {
           void recordEvent(this.store, { object: { kind: 'Task', name: t.metadata.name, namespace: ns }, type: 'Warning', reason: 'Rescheduled', message: `${t.status.phase === 'lost' ? `${t.status.reason ?? 'Lost'} on` : 'drained off'} ${t.spec.nodeName || 'no node'}: replaced by a new task of service ${name}`, source: 'services' }, this.log);
         }
       }
-      if (lastRevision) await this.inf.tasks.waitForRevision(lastRevision);
+      if (lastRevision && !(await this.inf.tasks.waitForRevision(lastRevision))) return 'retry';
       if (failed > 0) return 'retry';
     }
     if (!svc) {
@@ -297,7 +298,7 @@ export class ServiceController {
       return cur;
     }, svc);
     if (!r.ok) return r.reason === 'NotFound' ? undefined : 'retry';
-    if (!('unchanged' in r)) await this.inf.services.waitForRevision(r.object.metadata.resourceVersion!);
+    if (!('unchanged' in r) && !(await this.inf.services.waitForRevision(r.object.metadata.resourceVersion!))) return 'retry';
     return undefined;
   }
 }

@@ -2,7 +2,13 @@
  * WatchCache mirrors one key prefix in memory: a list at revision R, then a watch from R+1.
  * Controllers read from it (get/list/byIndex) and subscribe to its change events. Objects it
  * hands out are frozen: callers clone before changing anything.
+ *
+ * Like the Kubernetes reflector it never trusts a watch that ended: when etcd cancels the watch
+ * (its start revision was compacted while the connection was cut) or the stream fails, it lists
+ * again, emits the differences as events (so controllers converge on what they missed) and
+ * watches from the new list's revision. A periodic relist is the backstop for anything else.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../common/log.js';
 import { ROOT_PREFIX } from './keys.js';
@@ -21,7 +27,24 @@ export type IndexFn<T> = (obj: T) => string[];
 
 /** CATCH_UP_TIMEOUT_MS bounds how long a writer waits to see its own write in the mirror. */
 export const CATCH_UP_TIMEOUT_MS = 5_000;
+/** RESYNC_INTERVAL_MS is how often the mirror is compared with a fresh list, whatever the watch says. */
+export const RESYNC_INTERVAL_MS = 5 * 60_000;
+/** RELIST_BACKOFF_MS is the first wait after a failed relist; it doubles up to RELIST_BACKOFF_MAX_MS. */
+export const RELIST_BACKOFF_MS = 100;
+/** RELIST_BACKOFF_MAX_MS caps the wait between relist attempts while etcd is unreachable. */
+export const RELIST_BACKOFF_MAX_MS = 5_000;
 const CATCH_UP_POLL_MS = 2;
+
+/** versionOf is an object's resourceVersion (its etcd mod_revision), if it has metadata. */
+function versionOf(o: unknown): string | undefined {
+  return (o as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
+}
+
+/** sameVersion compares by resourceVersion, or by value for plain values without metadata (leases). */
+function sameVersion(a: unknown, b: unknown): boolean {
+  const va = versionOf(a);
+  return va !== undefined ? va === versionOf(b) : isDeepStrictEqual(a, b);
+}
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
@@ -38,6 +61,10 @@ export class WatchCache<T> {
   private readonly indexes = new Map<string, { fn: IndexFn<T>; values: Map<string, Set<string>> }>();
   private watcher: Watcher | undefined;
   private revision = '0';
+  private stopped = false;
+  private relisting: Promise<void> | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private relistCount = 0;
 
   constructor(
     private readonly client: Etcd3,
@@ -45,6 +72,7 @@ export class WatchCache<T> {
     readonly prefix: string,
     private readonly accept: (key: string) => boolean,
     private readonly log: Logger,
+    private readonly resyncIntervalMs = RESYNC_INTERVAL_MS,
   ) {}
 
   /** addIndex registers a secondary index; call before start(). */
@@ -52,25 +80,101 @@ export class WatchCache<T> {
     this.indexes.set(name, { fn, values: new Map() });
   }
 
+  /** relists counts the lists after the first (watch lost, or periodic resync). */
+  get relists(): number {
+    return this.relistCount;
+  }
+
   /** start lists the prefix and watches from the list revision; resolves once the mirror is complete. */
   async start(): Promise<void> {
     const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
     for (let i = 0; i < items.length; i++) this.apply(keys[i]!, deepFreeze(items[i]!));
     this.revision = revision;
+    await this.watchFrom(revision);
+    this.resyncTimer = setInterval(() => void this.relist('periodic resync'), this.resyncIntervalMs);
+    this.resyncTimer.unref();
+  }
+
+  /** watchFrom watches the prefix from revision + 1; events of a replaced watcher are ignored. */
+  private async watchFrom(revision: string): Promise<void> {
     const w = this.client.watch().prefix(ROOT_PREFIX + this.prefix).withPreviousKV().startRevision(String(BigInt(revision) + 1n)).watcher();
-    w.on('put', (kv: IKeyValue) => this.onPut(kv));
-    w.on('delete', (kv: IKeyValue) => this.onDelete(kv));
-    w.on('error', (err: Error) => this.log.warn('watch error', { prefix: this.prefix, err }));
-    w.on('disconnected', () => this.log.warn('watch disconnected; resuming', { prefix: this.prefix }));
     this.watcher = w;
+    w.on('put', (kv: IKeyValue) => { if (this.watcher === w) this.onPut(kv); });
+    w.on('delete', (kv: IKeyValue) => { if (this.watcher === w) this.onDelete(kv); });
+    w.on('disconnected', () => this.log.warn('watch disconnected; resuming', { prefix: this.prefix }));
     await new Promise<void>((resolve, reject) => {
       w.once('connected', () => resolve());
       w.once('error', reject);
     });
+    // From here on an error means the watch is over (etcd3 drops a cancelled watcher): relist.
+    w.on('error', (err: Error) => {
+      if (this.watcher !== w) return;
+      this.log.warn('watch ended; relisting', { prefix: this.prefix, err: err.message });
+      void this.relist(`watch ended: ${err.message}`);
+    });
+  }
+
+  /**
+   * relist replaces the watch with a fresh list and a watch from its revision, emitting what
+   * changed meanwhile; concurrent calls share one run, and it retries with backoff until it
+   * succeeds or the cache stops.
+   */
+  relist(why: string): Promise<void> {
+    this.relisting ??= this.runRelist(why).finally(() => { this.relisting = undefined; });
+    return this.relisting;
+  }
+
+  private async runRelist(why: string): Promise<void> {
+    for (let delay = RELIST_BACKOFF_MS; !this.stopped; delay = Math.min(delay * 2, RELIST_BACKOFF_MAX_MS)) {
+      const old = this.watcher;
+      this.watcher = undefined;
+      // Not awaited: etcd3 never settles the cancel of a watch etcd already cancelled, and the
+      // old watcher's events are ignored from here on anyway.
+      if (old) void old.cancel().catch(() => undefined);
+      try {
+        const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
+        if (this.stopped) return;
+        const changed = this.replaceAll(keys, items);
+        this.revision = revision;
+        this.relistCount++;
+        this.log.info('relisted', { prefix: this.prefix, why, revision, changed });
+        await this.watchFrom(revision);
+        return;
+      } catch (err) {
+        this.log.warn('relist failed; retrying', { prefix: this.prefix, err: (err as Error).message, delayMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** replaceAll makes the mirror equal to a fresh list, emitting an event per difference; returns how many. */
+  private replaceAll(keys: string[], items: T[]): number {
+    let changed = 0;
+    const seen = new Set<string>();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      seen.add(key);
+      const previous = this.items.get(key);
+      const obj = items[i]!;
+      if (previous !== undefined && sameVersion(previous, obj)) continue;
+      this.apply(key, deepFreeze(obj));
+      this.emit({ type: 'put', key, object: obj, previous });
+      changed++;
+    }
+    for (const [key, previous] of [...this.items]) {
+      if (seen.has(key)) continue;
+      this.unindex(key, previous);
+      this.items.delete(key);
+      this.emit({ type: 'delete', key, previous });
+      changed++;
+    }
+    return changed;
   }
 
   /** stop cancels the watch; the mirror keeps its last contents. */
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
     const w = this.watcher;
     this.watcher = undefined;
     this.listeners.clear();
@@ -109,7 +213,8 @@ export class WatchCache<T> {
     const target = BigInt(revision);
     const deadline = Date.now() + timeoutMs;
     while (BigInt(this.revision) < target) {
-      if (Date.now() > deadline || !this.watcher) return false;
+      // A relist in progress will bring the mirror past any revision written before it began.
+      if (Date.now() > deadline || this.stopped) return false;
       await new Promise((r) => setTimeout(r, CATCH_UP_POLL_MS));
     }
     return true;
