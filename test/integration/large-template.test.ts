@@ -22,6 +22,7 @@ import { admitService } from '../../control-plane/objects/validation.js';
 import { startInformers, type Informers } from '../../control-plane/store/informers.js';
 import { ROOT_PREFIX, serviceKey } from '../../control-plane/store/keys.js';
 import { Store } from '../../control-plane/store/store.js';
+import { waitFor } from '../support/cluster.js';
 
 /** CONVERGE_TIMEOUT_MS bounds every wait for the controllers. */
 const CONVERGE_TIMEOUT_MS = 30_000;
@@ -80,16 +81,14 @@ async function tasksInEtcd(c: Etcd3, service: string): Promise<Task[]> {
   return Object.values(values).map((v) => JSON.parse(v) as Task);
 }
 
-async function waitFor(what: string, check: () => Promise<string | undefined>): Promise<void> {
-  const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+/** converged waits until check reports nothing missing (undefined), naming what was missing last on timeout. */
+async function converged(what: string, check: () => Promise<string | undefined>): Promise<void> {
   let last = '';
-  while (Date.now() < deadline) {
+  await waitFor(async () => {
     const missing = await check();
-    if (missing === undefined) return;
-    last = missing;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what} not within ${CONVERGE_TIMEOUT_MS} ms: ${last}`);
+    last = missing ?? '';
+    return missing === undefined ? true : undefined;
+  }, CONVERGE_TIMEOUT_MS, () => `${what}: ${last}`, 100);
 }
 
 async function startControlLoop(c: Etcd3): Promise<{ store: Store; inf: Informers }> {
@@ -107,13 +106,13 @@ test('100 replicas with 20 KiB of env each: all 100 tasks are written and then a
   const { store } = await startControlLoop(c);
   const started = Date.now();
   await createService(store, 'big', 100);
-  await waitFor('100 task objects in etcd', async () => {
+  await converged('100 task objects in etcd', async () => {
     const n = (await tasksInEtcd(c, 'big')).length;
     return n === 100 ? undefined : `${n}/100 tasks`;
   });
   // No node exists: the scheduler's pass updates every task with the reason it waits, in txns of
   // updates whose watch events carry each value twice (with the previous one).
-  await waitFor('100 tasks marked unschedulable', async () => {
+  await converged('100 tasks marked unschedulable', async () => {
     const n = (await tasksInEtcd(c, 'big')).filter((t) => t.status.reason === UNSCHEDULABLE).length;
     return n === 100 ? undefined : `${n}/100 tasks unschedulable`;
   });
@@ -127,7 +126,7 @@ test('300 replicas (7 MB of tasks): written, and a restarted control plane lists
   const c = client(ETCD_CLIENT_CHANNEL_OPTIONS);
   const { store } = await startControlLoop(c);
   await createService(store, 'bigger', 300);
-  await waitFor('300 task objects in etcd', async () => {
+  await converged('300 task objects in etcd', async () => {
     const n = (await tasksInEtcd(c, 'bigger')).length;
     return n === 300 ? undefined : `${n}/300 tasks`;
   });
