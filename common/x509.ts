@@ -7,6 +7,7 @@
 // metadata polyfill loaded before it; importing it here keeps that requirement in one place.
 import 'reflect-metadata';
 import { createHash, createPrivateKey, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -108,6 +109,19 @@ export function issuedBy(leafPem: string | Buffer, issuerPem: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** PeerSubject is the part of a TLS peer certificate's subject berth reads. */
+export interface PeerSubject {
+  commonName: string | undefined;
+  organizations: string[];
+  units: string[];
+}
+
+/** peerSubject reads CN, O and OU off a verified peer certificate (node:tls gives one value or a list). */
+export function peerSubject(cert: PeerCertificate): PeerSubject {
+  const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  return { commonName: list(cert.subject?.CN)[0], organizations: list(cert.subject?.O), units: list(cert.subject?.OU) };
 }
 
 export { x509 };

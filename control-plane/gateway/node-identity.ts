@@ -5,7 +5,7 @@
  */
 import { status, type ServerUnaryCall, type sendUnaryData, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
-import { NODE_ORGANIZATION } from '../../common/x509.js';
+import { NODE_ORGANIZATION, peerSubject } from '../../common/x509.js';
 import type { ClusterInfoRequest, ClusterInfoResponse, JoinRequest, JoinResponse } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
 import { checkDnsLabel } from '../objects/names.js';
@@ -31,15 +31,13 @@ export interface Refusal {
   message: string;
 }
 
-const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-
 /** nodeCertificateOf reads the verified peer certificate of a call, or says why there is none. */
 export function nodeCertificateOf(peer: PeerCertificate | undefined): NodeCertificate | Refusal {
   if (!peer?.raw) {
     return { code: 'BERTH_ERR_CERTIFICATE_REQUIRED', grpc: status.UNAUTHENTICATED, message: 'no node certificate signed by this cluster\'s CA (expired, foreign or missing): join with a token first' };
   }
-  const nodeName = asList(peer.subject?.CN)[0];
-  if (!asList(peer.subject?.O).includes(NODE_ORGANIZATION) || !nodeName) {
+  const { commonName: nodeName, organizations } = peerSubject(peer);
+  if (!organizations.includes(NODE_ORGANIZATION) || !nodeName) {
     return { code: 'BERTH_ERR_CERTIFICATE_REQUIRED', grpc: status.PERMISSION_DENIED, message: 'the client certificate is not a node certificate' };
   }
   return { nodeName, issuedAt: new Date(Date.parse(peer.valid_from) + CLOCK_SKEW_MS), notAfter: new Date(Date.parse(peer.valid_to)) };

@@ -5,7 +5,7 @@
  * limit the address is refused for a while without looking at its credential.
  */
 import type { PeerCertificate } from 'node:tls';
-import { NODE_ORGANIZATION } from '../../common/x509.js';
+import { NODE_ORGANIZATION, peerSubject } from '../../common/x509.js';
 import { ALL_NAMESPACES, isRole, type Identity } from './identity.js';
 import type { Tokens } from './tokens.js';
 
@@ -58,16 +58,12 @@ export class FailureLimiter {
   }
 }
 
-const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-
 /** identityFromCertificate maps a verified client certificate to an identity, or says why it is not one. */
 export function identityFromCertificate(cert: PeerCertificate): Identity | string {
-  const name = asList(cert.subject?.CN)[0];
-  const orgs = asList(cert.subject?.O);
+  const { commonName: name, organizations: orgs, units } = peerSubject(cert);
   if (orgs.includes(NODE_ORGANIZATION)) return 'a node certificate is not an API credential';
   const role = orgs.find(isRole);
   if (!name || !role) return 'the client certificate names no role (its O must be viewer, operator or admin)';
-  const units = asList(cert.subject?.OU);
   return { name, role, namespaces: units.length > 0 ? units : [ALL_NAMESPACES], via: 'certificate' };
 }
 

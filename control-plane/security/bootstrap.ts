@@ -3,33 +3,14 @@
  * control plane makes an admin token and writes it with the server URL and CA certificate to an
  * admin berth config file (0600), as kubeadm writes admin.conf. Later starts leave it alone.
  */
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { stringify } from 'yaml';
 import type { Logger } from '../../common/log.js';
+// The CLI owns the config file's format; the control plane writes the first one with its writer.
+import { writeConfig } from '../cli/config.js';
 import type { ClusterCa } from './pki.js';
 import type { Tokens } from './tokens.js';
 
 /** BOOTSTRAP_CREATOR marks the token made at the first start. */
 export const BOOTSTRAP_CREATOR = 'bootstrap';
-
-/** BerthConfigFile is the config file's shape as the control plane writes it (the CLI reads more). */
-export interface BerthConfigFile {
-  apiVersion: 'berth/v1';
-  kind: 'Config';
-  server: string;
-  certificateAuthority: string;
-  token: string;
-}
-
-/** writeConfigFile writes a berth config atomically with mode 0600 (its directory 0700 when made). */
-export function writeConfigFile(path: string, config: BerthConfigFile): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, stringify(config), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-}
 
 /** bootstrapAdmin makes the admin token and config file once per cluster. */
 export async function bootstrapAdmin(o: { tokens: Tokens; ca: ClusterCa; server: string; path: string; log: Logger }): Promise<void> {
@@ -37,6 +18,6 @@ export async function bootstrapAdmin(o: { tokens: Tokens; ca: ClusterCa; server:
   const made = await o.tokens.createWithId(o.ca.sha256.slice(0, 12), { role: 'admin', displayName: 'cluster-admin', createdBy: BOOTSTRAP_CREATOR, description: 'made at the first start of the cluster' }, o.ca.sha256);
   if (!made) return;
   const { token } = made;
-  writeConfigFile(o.path, { apiVersion: 'berth/v1', kind: 'Config', server: o.server, certificateAuthority: o.ca.certificatePem, token });
+  writeConfig(o.path, { apiVersion: 'berth/v1', kind: 'Config', server: o.server, certificateAuthority: o.ca.certificatePem, token });
   o.log.info('wrote the admin config file (keep it safe: it holds an admin token)', { path: o.path });
 }

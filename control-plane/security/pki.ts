@@ -53,11 +53,11 @@ function serialNumber(): string {
 
 /** ClusterCa signs with the cluster CA's key. */
 export class ClusterCa {
-  private constructor(readonly certificatePem: string, private readonly key: KeyPair, private readonly cert: x509.X509Certificate) {}
-
   /** sha256 is the CA certificate's digest (hex), which join tokens pin. */
-  get sha256(): string {
-    return certificateFacts(this.certificatePem).sha256;
+  readonly sha256: string;
+
+  private constructor(readonly certificatePem: string, private readonly key: KeyPair, private readonly cert: x509.X509Certificate) {
+    this.sha256 = certificateFacts(certificatePem).sha256;
   }
 
   /**
