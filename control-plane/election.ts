@@ -7,10 +7,9 @@
  * not confirmed ownership for a whole TTL (etcd unreachable).
  */
 import { hostname } from 'node:os';
-import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../common/log.js';
-import { ROOT_PREFIX } from './store/keys.js';
-import type { Guard } from './store/store.js';
+import type { StoreLease } from './store/leases.js';
+import type { Guard, Store } from './store/store.js';
 
 /** LEADER_KEY is the election key, relative to ROOT_PREFIX (DESIGN.md data model). */
 export const LEADER_KEY = 'election/leader';
@@ -30,7 +29,8 @@ export interface LeaderRecord {
 
 /** ElectionOptions configures one campaigner. */
 export interface ElectionOptions {
-  client: Etcd3;
+  /** store is unguarded: campaigning is how a guard is won. */
+  store: Store;
   ttlSeconds: number;
   /** identity names this replica in the leader record; defaults to host:pid. */
   identity?: string;
@@ -47,7 +47,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Election is one replica's campaign; start() runs it in the background, stop() resigns. */
 export class Election {
   readonly identity: string;
-  private lease: Lease | undefined;
+  private lease: StoreLease | undefined;
   private guard: Guard | undefined;
   private confirmedAt = 0;
   private stopped = false;
@@ -77,14 +77,7 @@ export class Election {
     const guard = this.guard;
     await this.depose('stopping');
     await this.transitions;
-    if (guard) {
-      const key = Buffer.from(ROOT_PREFIX + guard.key);
-      await this.opts.client.kv.txn({
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: guard.createRevision }],
-        success: [{ request_delete_range: { key } }],
-        failure: [],
-      }).catch(() => undefined);
-    }
+    if (guard) await this.opts.store.removeIfCreatedAt(guard.key, guard.createRevision).catch(() => undefined);
     await this.lease?.revoke().catch(() => undefined);
     this.lease = undefined;
   }
@@ -106,11 +99,10 @@ export class Election {
   }
 
   private async tick(): Promise<void> {
-    const { client } = this.opts;
-    const key = Buffer.from(ROOT_PREFIX + LEADER_KEY);
+    const { store } = this.opts;
     if (!this.lease) {
-      const lease = client.lease(this.opts.ttlSeconds, { autoKeepAlive: true });
-      lease.on('lost', (err) => {
+      const lease = store.lease(this.opts.ttlSeconds, { keepAlive: true });
+      lease.onLost((err) => {
         if (this.lease !== lease) return;
         this.lease = undefined;
         void this.depose(`lease lost: ${err.message}`);
@@ -125,21 +117,16 @@ export class Election {
     }
     const leaseId = await this.lease.grant();
     const started = Date.now();
-    const deadline = { deadline: started + ELECTION_RPC_TIMEOUT_MS };
     const record: LeaderRecord = { identity: this.identity, apiUrl: this.opts.apiUrl, since: new Date().toISOString() };
-    const res = await client.kv.txn({
-      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key, value: Buffer.from(JSON.stringify(record)), lease: leaseId } }],
-      failure: [{ request_range: { key } }],
-    }, deadline);
-    if (res.succeeded) {
+    const claim = await store.claimLeased(LEADER_KEY, record, leaseId, ELECTION_RPC_TIMEOUT_MS);
+    if (claim.claimed) {
       // Our old key vanished (deleted, or expired while we were partitioned): that term is over.
       if (this.guard) await this.depose('the leader key was removed');
-      await this.elect({ key: LEADER_KEY, createRevision: String(res.header.revision) }, started);
+      await this.elect({ key: LEADER_KEY, createRevision: claim.createRevision }, started);
       return;
     }
-    const kv = res.responses[0]?.response_range.kvs[0];
-    if (this.guard && kv && String(kv.create_revision) === this.guard.createRevision && String(kv.lease) === String(leaseId)) {
+    const holder = claim.holder;
+    if (this.guard && holder && holder.createRevision === this.guard.createRevision && holder.leaseId === leaseId) {
       this.confirmedAt = started;
     } else if (this.guard) {
       await this.depose('the leader key is no longer ours');

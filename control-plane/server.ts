@@ -3,7 +3,6 @@
  * controllers → agent gateway → REST API. main.ts runs it as a process; tests run it in-process.
  */
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { buildApi } from './api/server.js';
 import { startControllers, type Controllers } from './controllers/index.js';
 import { DEFAULT_LEADER_LEASE_TTL_S, Election } from './election.js';
@@ -13,7 +12,6 @@ import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { startInformers, type Informers } from './store/informers.js';
 import { Store } from './store/store.js';
 import { DEFAULT_CLUSTER_CIDR, SubnetAllocator } from './network/subnets.js';
-import { noop } from 'cockatiel';
 import { auditLogPath, auditRefusal, AuditLog } from './security/audit.js';
 import { Authenticator } from './security/authentication.js';
 import { bootstrapAdmin } from './security/bootstrap.js';
@@ -22,7 +20,6 @@ import { ServingCertificate } from './security/serving-certificate.js';
 import { servingNames } from './security/serving-names.js';
 import { Tokens } from './security/tokens.js';
 import { BerthError } from './errors.js';
-import { ETCD_CLIENT_CHANNEL_OPTIONS } from '../common/grpc-limits.js';
 
 /** ControlPlaneOptions mirrors berth-control-plane's flags. */
 export interface ControlPlaneOptions {
@@ -113,12 +110,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       cleanups.push(() => etcd!.stop());
       endpoints = [etcd.endpoint];
     }
-    // etcd3's default per-host circuit breaker opens for 5 s after 3 failures; with one endpoint
-    // there is no other host to fail over to, so it only turns a blip into a 5 s outage.
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: 5000, grpcOptions: ETCD_CLIENT_CHANNEL_OPTIONS, ...(endpoints.length === 1 ? { faultHandling: { host: () => noop } } : {}) });
-    cleanups.push(async () => client.close());
-    const store = new Store(client);
-    const inf: Informers = await startInformers(client, store, log.child('cache'));
+    const store = Store.connect(endpoints);
+    cleanups.push(async () => store.close());
+    const inf: Informers = await startInformers(store, log.child('cache'));
     cleanups.push(() => inf.stop());
     const security = log.child('security');
     let ca: ClusterCa;
@@ -133,8 +127,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const { host, port } = splitHostPort(opts.listen);
     const serving = await ServingCertificate.issue(ca, servingNames([host, splitHostPort(opts.gatewayListen).host], opts.advertiseAddresses ?? []), security);
     cleanups.push(async () => serving.stop());
-    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, client, store, inf, log: log.child('gateway'),
-      subnets: new SubnetAllocator(client, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR),
+    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, store, inf, log: log.child('gateway'),
+      subnets: new SubnetAllocator(store, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR),
       ca, tokens, serving, nodeCertTtlMs: opts.nodeCertTtlMs ?? DEFAULT_NODE_CERT_TTL_MS,
       refused: (r) => auditRefusal(audit, { source: hostOfPeer(r.source), verb: r.verb, resource: 'nodes', name: r.node, code: r.code, message: r.message,
         ...(r.identity ? { identity: r.identity, via: 'node' as const } : {}) }) });
@@ -161,7 +155,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // controllers, writing through a store fenced by its leader key.
     let controllers: Controllers | undefined;
     const election = new Election({
-      client, apiUrl, ttlSeconds: opts.leaderLeaseTtlSeconds ?? DEFAULT_LEADER_LEASE_TTL_S, log: log.child('election'),
+      store, apiUrl, ttlSeconds: opts.leaderLeaseTtlSeconds ?? DEFAULT_LEADER_LEASE_TTL_S, log: log.child('election'),
       onElected: (guard) => { controllers = startControllers(inf, store.withGuard(guard), log.child('controllers'),
         { nodeLostGraceMs: opts.nodeLostGraceSeconds === undefined ? undefined : opts.nodeLostGraceSeconds * 1000 }); },
       onDeposed: async () => {

@@ -27,7 +27,7 @@ async function listTasks(store: Store, ns: string | undefined, q: TaskQuery): Pr
 export function registerReadRoutes(app: FastifyInstance, store: Store): void {
   app.get('/healthz', async (_req, reply) => {
     try {
-      await store.client.get('health').options({ deadline: Date.now() + HEALTH_ETCD_DEADLINE_MS }).string();
+      await store.ping(HEALTH_ETCD_DEADLINE_MS);
       return { status: 'ok' };
     } catch (err) {
       return reply.code(503).send({ status: 'unavailable', message: `etcd: ${(err as Error).message}` });

@@ -8,12 +8,12 @@
  * query schemas) stay as they are.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../common/log.js';
 import { isEventKey } from '../controllers/events.js';
 import type { Event, Node, Service, Task } from '../objects/types.js';
-import { isNodeKey, isServiceKey, isTaskKey, ROOT_PREFIX } from '../store/keys.js';
-import { decode, type Store } from '../store/store.js';
+import { isNodeKey, isServiceKey, isTaskKey } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import type { PrefixWatch } from '../store/watch.js';
 
 /** WatchEventType follows the Kubernetes watch vocabulary. */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -63,45 +63,39 @@ async function stream(store: Store, log: Logger, req: FastifyRequest, reply: Fas
     if (target.keep(object)) res.write(`${JSON.stringify({ type, object })}\n`);
   };
   for (const o of items) write('ADDED', o);
-  let watcher: Watcher | undefined;
+  let watcher: PrefixWatch | undefined;
   let closed = false;
   const heartbeat = setInterval(() => res.write('\n'), WATCH_HEARTBEAT_MS);
   const close = (): void => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
-    void watcher?.cancel().catch(() => undefined);
+    void watcher?.cancel();
     res.end();
   };
   req.raw.on('close', close);
   res.on('close', close);
-  const relative = (kv: IKeyValue): string => kv.key.toString().slice(ROOT_PREFIX.length);
   try {
-    watcher = await store.client.watch().prefix(ROOT_PREFIX + target.prefix).withPreviousKV()
-      .startRevision(String(BigInt(revision) + 1n)).create();
+    watcher = await store.watch(target.prefix, String(BigInt(revision) + 1n), {
+      change: (c) => {
+        if (!target.accept(c.key)) return;
+        if (c.type === 'put') {
+          if (c.value !== undefined) write(c.previous !== undefined ? 'MODIFIED' : 'ADDED', c.value as Watched);
+        } else if (c.previous !== undefined) {
+          write('DELETED', c.previous as Watched);
+        }
+      },
+      ended: (err) => {
+        log.warn('watch stream ended by etcd', { prefix: target.prefix, err });
+        close();
+      },
+    }, { withPrevious: true });
   } catch (err) {
     log.warn('watch could not start', { prefix: target.prefix, err });
     close();
     return;
   }
-  if (closed) {
-    void watcher.cancel().catch(() => undefined);
-    return;
-  }
-  watcher.on('put', (kv, previous) => {
-    if (!target.accept(relative(kv))) return;
-    const obj = decode<Watched>(kv);
-    if (obj) write(previous ? 'MODIFIED' : 'ADDED', obj);
-  });
-  watcher.on('delete', (kv, previous) => {
-    if (!target.accept(relative(kv))) return;
-    const obj = previous ? decode<Watched>(previous) : undefined;
-    if (obj) write('DELETED', obj);
-  });
-  watcher.on('error', (err) => {
-    log.warn('watch stream ended by etcd', { prefix: target.prefix, err });
-    close();
-  });
+  if (closed) void watcher.cancel();
 }
 
 /** registerWatchRoutes adds the event list routes and the `?watch=1` interception of list routes. */

@@ -10,7 +10,6 @@ import type { Logger } from '../../common/log.js';
 import type { Event, EventObjectRef, Task } from '../objects/types.js';
 import type { CacheEvent } from '../store/cache.js';
 import type { Informers } from '../store/informers.js';
-import { ROOT_PREFIX } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 
 /** EVENT_TTL_SECONDS is how long an event lives at most (Kubernetes keeps them an hour). */
@@ -70,6 +69,8 @@ export class EventRecorder {
   private flushing = false;
   /** dropped counts events refused because the queue was full. */
   dropped = 0;
+  /** fenced counts events not written because the store's guard no longer held. */
+  fenced = 0;
 
   constructor(private readonly store: Store, private readonly log?: Logger) {}
 
@@ -92,13 +93,12 @@ export class EventRecorder {
         const batch = this.pending.splice(0, EVENT_BATCH_MAX);
         try {
           const lease = await this.leaseId();
-          await this.store.client.kv.txn({
-            compare: [],
-            success: batch.map(({ ev }) => ({
-              request_put: { key: Buffer.from(ROOT_PREFIX + eventKey(ev.metadata.namespace!, ev.metadata.name)), value: Buffer.from(JSON.stringify(ev)), lease },
-            })),
-            failure: [],
-          });
+          const written = await this.store.putLeasedAll(batch.map(({ ev }) => ({ key: eventKey(ev.metadata.namespace!, ev.metadata.name), value: ev })), lease);
+          // A deposed leader's events would describe decisions it no longer makes: drop them.
+          if (!written) {
+            this.fenced += batch.length;
+            this.log?.info('events not recorded: this writer was deposed', { count: batch.length, first: batch[0]!.ev.reason });
+          }
         } catch (err) {
           this.lease = undefined;
           this.log?.warn('events not recorded', { count: batch.length, first: batch[0]!.ev.reason, err });
@@ -112,8 +112,7 @@ export class EventRecorder {
 
   private async leaseId(): Promise<string> {
     if (this.lease && Date.now() - this.lease.grantedAt < EVENT_LEASE_REUSE_MS) return this.lease.id;
-    const r = await this.store.client.leaseClient.leaseGrant({ TTL: EVENT_TTL_SECONDS, ID: 0 });
-    this.lease = { id: String(r.ID), grantedAt: Date.now() };
+    this.lease = { id: await this.store.grantLease(EVENT_TTL_SECONDS), grantedAt: Date.now() };
     return this.lease.id;
   }
 }

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
+import { etcdAnswers } from '../store/etcd.js';
 import { BerthError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import { processAlive } from '../../common/process.js';
@@ -78,22 +78,6 @@ function tail(file: string, lines: number): string {
   }
 }
 
-/**
- * answers tells whether etcd serves a read. A fresh client per probe: etcd3's circuit breaker
- * would otherwise hold a client "open" for seconds after the refused connections of start-up.
- */
-async function answers(endpoint: string): Promise<boolean> {
-  const probe = new Etcd3({ hosts: endpoint, dialTimeout: PROBE_TIMEOUT_MS });
-  try {
-    await probe.get('health').options({ deadline: Date.now() + PROBE_TIMEOUT_MS }).string();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.close();
-  }
-}
-
 /** startEmbeddedEtcd spawns etcd and resolves once it answers a read, or throws BERTH_ERR_ETCD_START. */
 export async function startEmbeddedEtcd(opts: EmbeddedEtcdOptions): Promise<EmbeddedEtcd> {
   const etcdDir = join(opts.dataDir, 'etcd');
@@ -150,7 +134,7 @@ export async function startEmbeddedEtcd(opts: EmbeddedEtcdOptions): Promise<Embe
 
   const deadline = Date.now() + ETCD_READY_TIMEOUT_MS;
   try {
-    while (!(await answers(client))) {
+    while (!(await etcdAnswers(client, PROBE_TIMEOUT_MS))) {
       if (exited) {
         throw new BerthError('BERTH_ERR_ETCD_START',
           `embedded etcd exited (code ${exited.code}, signal ${exited.signal}) before becoming healthy; see ${logFile}:\n${tail(logFile, 8)}`);

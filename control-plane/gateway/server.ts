@@ -1,6 +1,5 @@
 /** The agent gateway: a grpc-js server for AgentGateway.Session, one Session per connected agent. */
 import { experimental, Server, type ServerCredentials } from '@grpc/grpc-js';
-import type { Etcd3 } from 'etcd3';
 import { AgentGatewayService, type AgentGatewayServer } from '../../proto/gen/berth/v1/agent.js';
 import type { Logger } from '../../common/log.js';
 import type { Informers } from '../store/informers.js';
@@ -25,7 +24,6 @@ export const GATEWAY_SHUTDOWN_GRACE_MS = 2_000;
 export interface GatewayOptions {
   listen: string;
   leaseTtlSeconds: number;
-  client: Etcd3;
   store: Store;
   inf: Informers;
   log: Logger;
@@ -82,7 +80,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const impl: AgentGatewayServer = {
     session: (call) => {
       const s: Session = new Session(call, {
-        client: opts.client,
         store: opts.store,
         inf: opts.inf,
         log: opts.log,

@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { Etcd3, Lease } from 'etcd3';
 import type { AgentMessage, ControlMessage, ExecRequest, NodeImages, Register, TaskStatusReport } from '../../proto/gen/berth/v1/agent.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../../common/log.js';
@@ -18,6 +17,7 @@ import type { SubnetAllocator } from '../network/subnets.js';
 import { peersOf } from '../network/peers.js';
 import type { EndpointsFeed, EndpointsSnapshot } from '../network/endpoints.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
+import type { StoreLease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
 import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
@@ -31,7 +31,6 @@ const NODE_UPSERT_ATTEMPTS = 8;
 
 /** SessionDeps is what a session needs from the gateway. */
 export interface SessionDeps {
-  client: Etcd3;
   store: Store;
   inf: Informers;
   log: Logger;
@@ -54,7 +53,7 @@ export interface SessionDeps {
 export class Session {
   readonly id = randomUUID();
   private nodeName: string | undefined;
-  private lease: Lease | undefined;
+  private lease: StoreLease | undefined;
   private closed = false;
   private chain: Promise<void> = Promise.resolve();
   private pushTimer: NodeJS.Timeout | undefined;
@@ -232,7 +231,7 @@ export class Session {
   }
 
   private async grantLease(): Promise<void> {
-    const lease = this.deps.client.lease(this.deps.leaseTtlSeconds, { autoKeepAlive: false });
+    const lease = this.deps.store.lease(this.deps.leaseTtlSeconds, { keepAlive: false });
     const id = await lease.grant();
     this.lease?.release();
     this.lease = lease;

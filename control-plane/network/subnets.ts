@@ -5,9 +5,8 @@
  * ipam/subnets/<a.b.c.d-n> (subnet → node). Two replicas racing for one subnet cannot both win.
  */
 import { createHash } from 'node:crypto';
-import type { Etcd3 } from 'etcd3';
 import { cidrSize, formatCidr, parseCidr, type Cidr } from '../../common/cidr.js';
-import { ROOT_PREFIX } from '../store/keys.js';
+import type { Store } from '../store/store.js';
 
 /** DEFAULT_CLUSTER_CIDR is where node subnets come from unless --cluster-cidr says otherwise. */
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
@@ -20,10 +19,12 @@ function searchStart(node: string): number {
   return createHash('sha256').update(node).digest().readUInt32BE(0);
 }
 
-/** nodeSubnetKey is ipam/nodes/<name> (absolute). */
-export const nodeSubnetKey = (node: string): string => `${ROOT_PREFIX}ipam/nodes/${node}`;
-/** subnetClaimKey is ipam/subnets/<a.b.c.d-n> (absolute); '/' cannot appear in a key segment. */
-export const subnetClaimKey = (subnet: string): string => `${ROOT_PREFIX}ipam/subnets/${subnet.replace('/', '-')}`;
+/** NODE_SUBNETS_PREFIX holds one key per node: node → subnet. */
+export const NODE_SUBNETS_PREFIX = 'ipam/nodes/';
+/** nodeSubnetKey is ipam/nodes/<name>. */
+export const nodeSubnetKey = (node: string): string => `${NODE_SUBNETS_PREFIX}${node}`;
+/** subnetClaimKey is ipam/subnets/<a.b.c.d-n>; '/' cannot appear in a key segment. */
+export const subnetClaimKey = (subnet: string): string => `ipam/subnets/${subnet.replace('/', '-')}`;
 
 /** SubnetOutcome is an allocation's result: the subnet, or why there is none. */
 export type SubnetOutcome = { ok: true; subnet: string } | { ok: false; reason: 'Exhausted' | 'Conflict' };
@@ -47,7 +48,7 @@ export function firstFreeSubnet(cluster: Cidr, bits: number, used: ReadonlySet<s
 export class SubnetAllocator {
   private readonly cluster: Cidr;
 
-  constructor(private readonly client: Etcd3, clusterCidr: string = DEFAULT_CLUSTER_CIDR, private readonly bits = NODE_SUBNET_BITS) {
+  constructor(private readonly store: Store, clusterCidr: string = DEFAULT_CLUSTER_CIDR, private readonly bits = NODE_SUBNET_BITS) {
     const c = parseCidr(clusterCidr);
     if (!c || c.bits > bits) throw new Error(`cluster CIDR ${clusterCidr} is not an IPv4 prefix wider than /${bits}`);
     this.cluster = c;
@@ -61,16 +62,12 @@ export class SubnetAllocator {
   /** subnetFor returns the node's subnet, allocating one on first call; idempotent per node. */
   async subnetFor(node: string): Promise<SubnetOutcome> {
     for (let i = 0; i < ALLOCATE_ATTEMPTS; i++) {
-      const held = await this.client.get(nodeSubnetKey(node)).string();
+      const held = await this.store.getValue(nodeSubnetKey(node));
       if (held) return { ok: true, subnet: held };
-      const used = new Set(Object.values(await this.client.getAll().prefix(`${ROOT_PREFIX}ipam/nodes/`).strings()));
+      const used = new Set((await this.store.listValues(NODE_SUBNETS_PREFIX)).values());
       const subnet = firstFreeSubnet(this.cluster, this.bits, used, searchStart(node) + i);
       if (!subnet) return { ok: false, reason: 'Exhausted' };
-      const r = await this.client.if(nodeSubnetKey(node), 'Create', '==', 0)
-        .and(subnetClaimKey(subnet), 'Create', '==', 0)
-        .then(this.client.put(nodeSubnetKey(node)).value(subnet), this.client.put(subnetClaimKey(subnet)).value(node))
-        .commit();
-      if (r.succeeded) return { ok: true, subnet };
+      if (await this.store.createValues({ [nodeSubnetKey(node)]: subnet, [subnetClaimKey(subnet)]: node })) return { ok: true, subnet };
       // Someone else took the node's key (then the next get returns it) or this subnet: retry.
     }
     return { ok: false, reason: 'Conflict' };
@@ -78,10 +75,8 @@ export class SubnetAllocator {
 
   /** release frees a removed node's subnet (both keys, in one transaction). */
   async release(node: string): Promise<void> {
-    const held = await this.client.get(nodeSubnetKey(node)).string();
+    const held = await this.store.getValue(nodeSubnetKey(node));
     if (!held) return;
-    await this.client.if(nodeSubnetKey(node), 'Value', '==', held)
-      .then(this.client.delete().key(nodeSubnetKey(node)), this.client.delete().key(subnetClaimKey(held)))
-      .commit();
+    await this.store.removeValuesIf(nodeSubnetKey(node), held, [subnetClaimKey(held)]);
   }
 }

@@ -9,10 +9,9 @@
  * watches from the new list's revision. A periodic relist is the backstop for anything else.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../common/log.js';
-import { ROOT_PREFIX } from './keys.js';
-import { decode, Store } from './store.js';
+import type { Store } from './store.js';
+import type { PrefixWatch, WatchChange } from './watch.js';
 
 /** CacheEvent says a key changed; object is the new value (absent on delete), previous the old one. */
 export interface CacheEvent<T> {
@@ -59,7 +58,7 @@ export class WatchCache<T> {
   private readonly items = new Map<string, T>();
   private readonly listeners = new Set<(e: CacheEvent<T>) => void>();
   private readonly indexes = new Map<string, { fn: IndexFn<T>; values: Map<string, Set<string>> }>();
-  private watcher: Watcher | undefined;
+  private watcher: PrefixWatch | undefined;
   private revision = '0';
   private stopped = false;
   private relisting: Promise<void> | undefined;
@@ -67,7 +66,6 @@ export class WatchCache<T> {
   private relistCount = 0;
 
   constructor(
-    private readonly client: Etcd3,
     private readonly store: Store,
     readonly prefix: string,
     private readonly accept: (key: string) => boolean,
@@ -95,22 +93,16 @@ export class WatchCache<T> {
     this.resyncTimer.unref();
   }
 
-  /** watchFrom watches the prefix from revision + 1; events of a replaced watcher are ignored. */
+  /** watchFrom watches the prefix from revision + 1; a watch that ends is replaced by a relist. */
   private async watchFrom(revision: string): Promise<void> {
-    const w = this.client.watch().prefix(ROOT_PREFIX + this.prefix).withPreviousKV().startRevision(String(BigInt(revision) + 1n)).watcher();
-    this.watcher = w;
-    w.on('put', (kv: IKeyValue) => { if (this.watcher === w) this.onPut(kv); });
-    w.on('delete', (kv: IKeyValue) => { if (this.watcher === w) this.onDelete(kv); });
-    w.on('disconnected', () => this.log.warn('watch disconnected; resuming', { prefix: this.prefix }));
-    await new Promise<void>((resolve, reject) => {
-      w.once('connected', () => resolve());
-      w.once('error', reject);
-    });
-    // From here on an error means the watch is over (etcd3 drops a cancelled watcher): relist.
-    w.on('error', (err: Error) => {
-      if (this.watcher !== w) return;
-      this.log.warn('watch ended; relisting', { prefix: this.prefix, err: err.message });
-      void this.relist(`watch ended: ${err.message}`);
+    // A cancelled PrefixWatch delivers nothing more, so a replaced watch cannot touch the mirror.
+    this.watcher = await this.store.watch(this.prefix, String(BigInt(revision) + 1n), {
+      change: (c) => this.applyChange(c),
+      disconnected: () => this.log.warn('watch disconnected; resuming', { prefix: this.prefix }),
+      ended: (err) => {
+        this.log.warn('watch ended; relisting', { prefix: this.prefix, err: err.message });
+        void this.relist(`watch ended: ${err.message}`);
+      },
     });
   }
 
@@ -128,9 +120,8 @@ export class WatchCache<T> {
     for (let delay = RELIST_BACKOFF_MS; !this.stopped; delay = Math.min(delay * 2, RELIST_BACKOFF_MAX_MS)) {
       const old = this.watcher;
       this.watcher = undefined;
-      // Not awaited: etcd3 never settles the cancel of a watch etcd already cancelled, and the
-      // old watcher's events are ignored from here on anyway.
-      if (old) void old.cancel().catch(() => undefined);
+      // Not awaited: etcd3 never settles the cancel of a watch etcd already cancelled.
+      if (old) void old.cancel();
       try {
         const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
         if (this.stopped) return;
@@ -178,7 +169,7 @@ export class WatchCache<T> {
     const w = this.watcher;
     this.watcher = undefined;
     this.listeners.clear();
-    if (w) await w.cancel().catch(() => undefined);
+    if (w) await w.cancel();
   }
 
   /** get returns the cached object at key (frozen). */
@@ -226,28 +217,25 @@ export class WatchCache<T> {
     return () => this.listeners.delete(fn);
   }
 
-  private onPut(kv: IKeyValue): void {
-    const key = kv.key.toString().slice(ROOT_PREFIX.length);
-    this.revision = kv.mod_revision;
-    if (!this.accept(key)) return;
-    const obj = decode<T>(kv);
-    if (obj === undefined) {
-      this.log.warn('ignoring undecodable value', { key });
+  private applyChange(c: WatchChange): void {
+    this.revision = c.revision;
+    if (c.type === 'put') {
+      if (!this.accept(c.key)) return;
+      if (c.value === undefined) {
+        this.log.warn('ignoring undecodable value', { key: c.key });
+        return;
+      }
+      const obj = c.value as T;
+      const previous = this.items.get(c.key);
+      this.apply(c.key, deepFreeze(obj));
+      this.emit({ type: 'put', key: c.key, object: obj, previous });
       return;
     }
-    const previous = this.items.get(key);
-    this.apply(key, deepFreeze(obj));
-    this.emit({ type: 'put', key, object: obj, previous });
-  }
-
-  private onDelete(kv: IKeyValue): void {
-    const key = kv.key.toString().slice(ROOT_PREFIX.length);
-    this.revision = kv.mod_revision;
-    const previous = this.items.get(key);
+    const previous = this.items.get(c.key);
     if (previous === undefined) return;
-    this.unindex(key, previous);
-    this.items.delete(key);
-    this.emit({ type: 'delete', key, previous });
+    this.unindex(c.key, previous);
+    this.items.delete(c.key);
+    this.emit({ type: 'delete', key: c.key, previous });
   }
 
   private apply(key: string, obj: T): void {

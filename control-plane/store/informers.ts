@@ -2,7 +2,6 @@
  * Informers are the shared watch caches of services, tasks, nodes and node leases. Every
  * control-plane replica runs them (the gateway needs tasks and nodes); controllers reuse them.
  */
-import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../common/log.js';
 import type { Node, Service, Task } from '../objects/types.js';
 import { WatchCache } from './cache.js';
@@ -36,12 +35,12 @@ export interface Informers {
 }
 
 /** startInformers lists and watches everything the control plane mirrors. */
-export async function startInformers(client: Etcd3, store: Store, log: Logger): Promise<Informers> {
-  const services = new WatchCache<Service>(client, store, 'services/', isServiceKey, log);
-  const tasks = new WatchCache<Task>(client, store, 'tasks/', isTaskKey, log);
-  const nodes = new WatchCache<Node>(client, store, 'nodes/', isNodeKey, log);
-  const leases = new WatchCache<NodeLease>(client, store, 'leases/nodes/', isNodeLeaseKey, log);
-  const tokens = new WatchCache<Token>(client, store, 'tokens/', isTokenKey, log);
+export async function startInformers(store: Store, log: Logger): Promise<Informers> {
+  const services = new WatchCache<Service>(store, 'services/', isServiceKey, log);
+  const tasks = new WatchCache<Task>(store, 'tasks/', isTaskKey, log);
+  const nodes = new WatchCache<Node>(store, 'nodes/', isNodeKey, log);
+  const leases = new WatchCache<NodeLease>(store, 'leases/nodes/', isNodeLeaseKey, log);
+  const tokens = new WatchCache<Token>(store, 'tokens/', isTokenKey, log);
   tasks.addIndex(TASKS_BY_NODE, (t) => [t.spec.nodeName]);
   tasks.addIndex(TASKS_BY_SERVICE, (t) => [`${t.metadata.namespace}/${t.spec.service}`]);
   tasks.addIndex(TASKS_BY_NAME, (t) => [`${t.metadata.namespace}/${t.metadata.name}`]);

@@ -1,12 +1,20 @@
 /**
  * The store is the only etcd user. Objects are JSON under ROOT_PREFIX; resourceVersion is the
  * key's mod_revision; every write is a compare-and-swap txn. Not found, conflict and already
- * exists are values; only transport failures throw.
+ * exists are values; only transport failures throw. Leases, the leader key, IPAM claims and
+ * watches are store operations too, so no other module holds an etcd client; a guarded store
+ * (the leader's) fences every write it makes.
  */
-import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
+import type { Etcd3, IRequestOp, ICompare } from 'etcd3';
 import type { BerthObject } from '../objects/types.js';
+import { decode } from './codec.js';
+import { connectEtcd } from './etcd.js';
 import { ROOT_PREFIX, prefixEnd } from './keys.js';
+import { StoreLease, type LeaseOptions } from './leases.js';
 import { MAX_TXN_BYTES, txnBatches, txnOpBytes } from './txn-batches.js';
+import { PrefixWatch, type WatchHandlers, type WatchOptions } from './watch.js';
+
+export { decode } from './codec.js';
 
 /** WriteFailure is an expected reason a write did not happen; Fenced: the store's guard no longer holds. */
 export type WriteFailure = 'NotFound' | 'Conflict' | 'AlreadyExists' | 'Fenced';
@@ -24,6 +32,11 @@ export interface Guard {
 /** WriteResult is the outcome of one CAS write: the stored object (with resourceVersion) or why not. */
 export type WriteResult<T> = { ok: true; object: T } | { ok: false; reason: WriteFailure };
 
+/** LeasedClaim is claimLeased's outcome: ours at createRevision, or who holds the key. */
+export type LeasedClaim =
+  | { claimed: true; createRevision: string }
+  | { claimed: false; holder?: { createRevision: string; leaseId: string } };
+
 /** BatchResult is the outcome of one op in a batch: the revision it was written at, or why not. */
 export type BatchResult = { ok: true; revision: string } | { ok: false; reason: WriteFailure };
 
@@ -40,17 +53,6 @@ export const MAX_OPS_PER_TXN = 128;
 export const MUTATE_ATTEMPTS = 8;
 
 const abs = (key: string): Buffer => Buffer.from(ROOT_PREFIX + key);
-
-/** decode parses a stored value and stamps resourceVersion; undefined for a non-JSON value. */
-export function decode<T>(kv: IKeyValue): T | undefined {
-  try {
-    const obj = JSON.parse(kv.value.toString()) as { metadata?: { resourceVersion?: string } };
-    if (obj && typeof obj === 'object' && obj.metadata) obj.metadata.resourceVersion = String(kv.mod_revision);
-    return obj as T;
-  } catch {
-    return undefined;
-  }
-}
 
 function encode(obj: BerthObject): Buffer {
   const { resourceVersion: _drop, ...metadata } = obj.metadata;
@@ -88,11 +90,41 @@ function withVersion<T extends BerthObject>(obj: T, revision: string): T {
 
 /** Store wraps an etcd3 client with berth's key layout and CAS discipline. */
 export class Store {
-  constructor(readonly client: Etcd3, readonly guard?: Guard) {}
+  constructor(private readonly client: Etcd3, readonly guard?: Guard) {}
 
-  /** withGuard returns a store on the same client whose every CAS write is also fenced by guard. */
+  /** connect makes a store on a new etcd client for endpoints. */
+  static connect(endpoints: readonly string[]): Store {
+    return new Store(connectEtcd(endpoints));
+  }
+
+  /** close ends the etcd client (every store made from it by withGuard too). */
+  close(): void {
+    this.client.close();
+  }
+
+  /** withGuard returns a store on the same client whose every write is also fenced by guard. */
   withGuard(guard: Guard): Store {
     return new Store(this.client, guard);
+  }
+
+  /** ping reads one key within timeoutMs; it throws when etcd does not answer (health checks). */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.client.kv.range({ key: abs('health') }, { deadline: Date.now() + timeoutMs });
+  }
+
+  /** watch follows the keys under prefix from revision fromRevision on (see watch.ts). */
+  watch(prefix: string, fromRevision: string, handlers: WatchHandlers, opts?: WatchOptions): Promise<PrefixWatch> {
+    return PrefixWatch.open(this.client, prefix, fromRevision, handlers, opts);
+  }
+
+  /** lease makes (but does not yet grant) a lease of ttlSeconds. */
+  lease(ttlSeconds: number, opts: LeaseOptions): StoreLease {
+    return new StoreLease(this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive }));
+  }
+
+  /** grantLease grants a lease nobody renews (it simply expires) and returns its id. */
+  async grantLease(ttlSeconds: number): Promise<string> {
+    return String((await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 })).ID);
   }
 
   private guardCompare(): ICompare[] {
@@ -163,10 +195,11 @@ export class Store {
     return obj ? { ok: true, object: obj } : { ok: false, reason: 'NotFound' };
   }
 
-  /** removePrefix deletes every key under prefix (used for an object's children). */
-  async removePrefix(prefix: string): Promise<void> {
+  /** removePrefix deletes every key under prefix (an object's children); false when fenced. */
+  async removePrefix(prefix: string): Promise<boolean> {
     const start = abs(prefix);
-    await this.client.kv.deleteRange({ key: start, range_end: prefixEnd(start) });
+    const res = await this.client.kv.txn({ compare: this.guardCompare(), success: [{ request_delete_range: { key: start, range_end: prefixEnd(start) } }], failure: [] });
+    return res.succeeded;
   }
 
   /**
@@ -220,7 +253,78 @@ export class Store {
 
   /** putLeased writes a plain JSON value bound to an etcd lease (no CAS: the lease owner is the writer). */
   async putLeased(key: string, value: unknown, leaseId: string): Promise<void> {
-    await this.client.kv.put({ key: abs(key), value: Buffer.from(JSON.stringify(value)), lease: leaseId });
+    await this.putLeasedAll([{ key, value }], leaseId);
+  }
+
+  /** putLeasedAll writes JSON values bound to one lease in one txn (no CAS); false when fenced. */
+  async putLeasedAll(entries: readonly { key: string; value: unknown }[], leaseId: string): Promise<boolean> {
+    const res = await this.client.kv.txn({
+      compare: this.guardCompare(),
+      success: entries.map(({ key, value }) => ({ request_put: { key: abs(key), value: Buffer.from(JSON.stringify(value)), lease: leaseId } })),
+      failure: [],
+    });
+    return res.succeeded;
+  }
+
+  /**
+   * claimLeased creates key bound to leaseId only if it does not exist (a leader key); otherwise
+   * it reports the holder's create_revision and lease. Bounded by timeoutMs.
+   */
+  async claimLeased(key: string, value: unknown, leaseId: string, timeoutMs: number): Promise<LeasedClaim> {
+    const k = abs(key);
+    const res = await this.client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)), lease: leaseId } }],
+      failure: [{ request_range: { key: k } }],
+    }, { deadline: Date.now() + timeoutMs });
+    if (res.succeeded) return { claimed: true, createRevision: String(res.header.revision) };
+    const kv = res.responses[0]?.response_range.kvs[0];
+    return { claimed: false, holder: kv ? { createRevision: String(kv.create_revision), leaseId: String(kv.lease) } : undefined };
+  }
+
+  /** removeIfCreatedAt deletes key only if it is still the one created at createRevision (resigning a claim). */
+  async removeIfCreatedAt(key: string, createRevision: string): Promise<boolean> {
+    const k = abs(key);
+    const res = await this.client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: createRevision }],
+      success: [{ request_delete_range: { key: k } }],
+      failure: [],
+    });
+    return res.succeeded;
+  }
+
+  /** getValue reads a plain string value (not an object), undefined when absent. */
+  async getValue(key: string): Promise<string | undefined> {
+    const kv = (await this.client.kv.range({ key: abs(key) })).kvs[0];
+    return kv ? kv.value.toString() : undefined;
+  }
+
+  /** listValues reads every plain string value under prefix, by relative key. */
+  async listValues(prefix: string): Promise<Map<string, string>> {
+    const start = abs(prefix);
+    const res = await this.client.kv.range({ key: start, range_end: prefixEnd(start) });
+    return new Map(res.kvs.map((kv) => [kv.key.toString().slice(ROOT_PREFIX.length), kv.value.toString()]));
+  }
+
+  /** createValues writes every plain value only if none of the keys exists, in one txn; false otherwise. */
+  async createValues(entries: Readonly<Record<string, string>>): Promise<boolean> {
+    const keys = Object.keys(entries);
+    const res = await this.client.kv.txn({
+      compare: [...keys.map((k): ICompare => ({ key: abs(k), target: 'Create', result: 'Equal', create_revision: 0 })), ...this.guardCompare()],
+      success: keys.map((k) => ({ request_put: { key: abs(k), value: Buffer.from(entries[k]!) } })),
+      failure: [],
+    });
+    return res.succeeded;
+  }
+
+  /** removeValuesIf deletes key and also, in one txn, only while key still holds expected. */
+  async removeValuesIf(key: string, expected: string, also: readonly string[]): Promise<boolean> {
+    const res = await this.client.kv.txn({
+      compare: [{ key: abs(key), target: 'Value', result: 'Equal', value: Buffer.from(expected) }, ...this.guardCompare()],
+      success: [key, ...also].map((k) => ({ request_delete_range: { key: abs(k) } })),
+      failure: [],
+    });
+    return res.succeeded;
   }
 
   private async txn(ops: PreparedOp[]): Promise<BatchResult[] | undefined> {

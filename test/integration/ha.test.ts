@@ -213,7 +213,7 @@ test('an elector that loses its key steps down at once, and the next one leads',
   // stopped elector resigns (deletes its key) and a waiting one takes over without a TTL wait.
   const client = new Etcd3({ hosts: endpoints });
   const events: string[] = [];
-  const e = new Election({ client, ttlSeconds: 2, identity: 'probe', log, onElected: () => { events.push('elected'); }, onDeposed: () => { events.push('deposed'); } });
+  const e = new Election({ store: new Store(client), ttlSeconds: 2, identity: 'probe', log, onElected: () => { events.push('elected'); }, onDeposed: () => { events.push('deposed'); } });
   try {
     e.start();
     // The live replica leads; the probe must wait and never claim leadership meanwhile.

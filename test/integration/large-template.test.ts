@@ -93,7 +93,7 @@ async function converged(what: string, check: () => Promise<string | undefined>)
 
 async function startControlLoop(c: Etcd3): Promise<{ store: Store; inf: Informers }> {
   const store = new Store(c);
-  const inf = await startInformers(c, store, log);
+  const inf = await startInformers(store, log);
   const entry: { inf: Informers; ctl?: Controllers } = { inf };
   running.push(entry);
   entry.ctl = startControllers(inf, store, log);
@@ -132,7 +132,7 @@ test('300 replicas (7 MB of tasks): written, and a restarted control plane lists
   });
   // What a restarted replica does first: list every task into its watch cache.
   const restarted = client(ETCD_CLIENT_CHANNEL_OPTIONS);
-  const inf = await startInformers(restarted, new Store(restarted), log);
+  const inf = await startInformers(new Store(restarted), log);
   running.push({ inf });
   const cached = inf.tasks.list().filter((t) => t.spec.service === 'bigger').length;
   assert.equal(cached, 300, 'the restarted informer must hold all 300 tasks');

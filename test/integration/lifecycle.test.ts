@@ -12,6 +12,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import type { Node, Task } from '../../control-plane/objects/types.js';
 import { nodeSubnetKey } from '../../control-plane/network/subnets.js';
+import { ROOT_PREFIX } from '../../control-plane/store/keys.js';
 import { berth, berthJson, clusterStatus, localCluster, pidAlive, waitFor, type ClusterStatus, cliEnv, configFor } from '../support/cluster.js';
 import { apiJson } from '../support/secure.js';
 import { SEED_ARCHIVE, ensureSeedImage } from '../support/images.js';
@@ -180,7 +181,7 @@ describe('node lifecycle on a 3-host cluster', () => {
     assert.ok(onVictim.length > 0, `tasks on ${victim.node} expected: ${JSON.stringify(perNode(tasks('web')))}`);
     const etcd = new Etcd3({ hosts: cluster.etcd! });
     after(() => etcd.close());
-    const subnet = await etcd.get(nodeSubnetKey(victim.node)).string();
+    const subnet = await etcd.get(ROOT_PREFIX + nodeSubnetKey(victim.node)).string();
     assert.ok(subnet, `${victim.node} holds a subnet before removal`);
 
     // A crashed agent: its containers keep running on the host while the node is removed.
@@ -190,7 +191,7 @@ describe('node lifecycle on a 3-host cluster', () => {
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(forced.stdout.trim(), `node/${victim.node} deleted`);
     assert.ok(!berthJson<Node[]>(server, ['get', 'nodes']).some((n) => n.metadata.name === victim.node), 'node gone');
-    assert.equal(await etcd.get(nodeSubnetKey(victim.node)).string(), null, 'subnet released');
+    assert.equal(await etcd.get(ROOT_PREFIX + nodeSubnetKey(victim.node)).string(), null, 'subnet released');
     const gone = berthJson<Task[]>(server, ['get', 'tasks', '--service', 'web']).filter((t) => onVictim.some((v) => v.metadata.uid === t.metadata.uid));
     assert.ok(gone.every((t) => t.status.phase === 'lost' && t.status.reason === 'NodeDeleted'), JSON.stringify(gone.map((t) => [t.metadata.name, t.status.phase, t.status.reason])));
     await waitFor(() => {

@@ -11,6 +11,7 @@ import { Etcd3 } from 'etcd3';
 import { silentLogger } from '../../common/log.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from '../../control-plane/etcd/embedded.js';
 import { SubnetAllocator } from '../../control-plane/network/subnets.js';
+import { Store } from '../../control-plane/store/store.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'berth-subnets-test-'));
 let etcd: EmbeddedEtcd;
@@ -33,8 +34,8 @@ const client = (): Etcd3 => {
 };
 
 test('two replicas racing for 40 nodes hand out 40 distinct subnets, stable per node', async () => {
-  const a = new SubnetAllocator(client(), '10.244.0.0/16');
-  const b = new SubnetAllocator(client(), '10.244.0.0/16');
+  const a = new SubnetAllocator(new Store(client()), '10.244.0.0/16');
+  const b = new SubnetAllocator(new Store(client()), '10.244.0.0/16');
   const nodes = Array.from({ length: 40 }, (_, i) => `n${i}`);
   // Each node registers at both replicas at once, as a reconnecting agent might.
   const got = await Promise.all(nodes.flatMap((n) => [a.subnetFor(n), b.subnetFor(n)]));
@@ -46,12 +47,12 @@ test('two replicas racing for 40 nodes hand out 40 distinct subnets, stable per 
     byNode.set(n, r.subnet);
   });
   assert.equal(new Set(byNode.values()).size, nodes.length, 'a subnet was handed out twice');
-  const again = await new SubnetAllocator(client(), '10.244.0.0/16').subnetFor('n7');
+  const again = await new SubnetAllocator(new Store(client()), '10.244.0.0/16').subnetFor('n7');
   assert.deepEqual(again, { ok: true, subnet: byNode.get('n7') }, 'a restarted control plane gives the node the same subnet');
 });
 
 test('a released subnet is handed out again; a full CIDR says Exhausted', async () => {
-  const small = new SubnetAllocator(client(), '10.250.0.0/23');
+  const small = new SubnetAllocator(new Store(client()), '10.250.0.0/23');
   const x = await small.subnetFor('x');
   const y = await small.subnetFor('y');
   assert.ok(x.ok && y.ok && x.subnet !== y.subnet);

@@ -84,7 +84,7 @@ describe('watch cache after a cut connection and a compaction', { skip: !canRun 
     const put = (name: string, n: number) => direct.put(`${ROOT_PREFIX}tests/${name}`).value(JSON.stringify(obj(name, n)));
     await put('a', 1);
     await put('b', 1);
-    const cache = new WatchCache<Obj>(proxied, new Store(proxied), 'tests/', () => true, log);
+    const cache = new WatchCache<Obj>(new Store(proxied), 'tests/', () => true, log);
     const events: CacheEvent<Obj>[] = [];
     cache.onChange((e) => events.push(e));
     await cache.start();
