@@ -21,7 +21,11 @@ export interface ControllerOptions {
   nodeLostGraceMs?: number;
 }
 
-/** startControllers starts the service controller, the scheduler loop, node lifecycle and task events. */
+/**
+ * startControllers starts the service controller, the scheduler loop, node lifecycle and task
+ * events once the caches have caught up with etcd: a new leader's mirror may lag the writes its
+ * predecessor made just before it fell, and acting on it would create replicas that exist.
+ */
 export function startControllers(inf: Informers, store: Store, log: Logger, opts: ControllerOptions = {}): Controllers {
   const all = [
     new NodeLifecycleController(inf, store, log.child('nodes'), opts.nodeLostGraceMs ?? DEFAULT_NODE_LOST_GRACE_MS),
@@ -29,6 +33,17 @@ export function startControllers(inf: Informers, store: Store, log: Logger, opts
     new ServiceController(inf, store, log.child('services')),
     new SchedulerLoop(inf, store, log.child('scheduler')),
   ];
-  for (const c of all) c.start();
-  return { stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
+  let stopped = false;
+  const started = Promise.all([inf.services, inf.tasks, inf.nodes].map((c) => c.catchUp())).then((caught) => {
+    // Not caught up means etcd is unreachable: writes fail too, and the scheduler catches up before each placement.
+    if (!caught.every(Boolean)) log.warn('starting controllers before the caches caught up with etcd');
+    if (!stopped) for (const c of all) c.start();
+  });
+  return {
+    stop: async () => {
+      stopped = true;
+      await started;
+      await Promise.all(all.map((c) => c.stop()));
+    },
+  };
 }

@@ -14,8 +14,8 @@ import { nodeKey, serviceKey, taskKey } from '../store/keys.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, TASKS_BY_SERVICE, type Informers } from '../store/informers.js';
 import type { Store, WriteOp } from '../store/store.js';
 import { recordEvent } from './events.js';
-import { globalRequest, hasRoomFor, parseConstraints, planGlobal } from './global.js';
-import { buildSnapshot } from './scheduler-loop.js';
+import { planGlobal } from './global.js';
+import { parseConstraints } from '../objects/constraints.js';
 import { planDrain } from './node-drain.js';
 import { WorkQueue, type SyncResult } from './queue.js';
 import { Rollouts, type RolloutStep } from './rollout.js';
@@ -85,8 +85,6 @@ export class ServiceController {
       this.inf.tasks.onChange((e) => {
         const t = e.object ?? e.previous!;
         q.add(`${t.metadata.namespace}/${t.spec.service}`);
-        // Global mode: a task leaving a node may free the room a global task was waiting for.
-        if (e.type === 'delete') this.queueGlobal();
       }),
       this.inf.nodes.onChange((e) => {
         const name = (e.object ?? e.previous!).metadata.name;
@@ -150,10 +148,11 @@ export class ServiceController {
       }
     }
     if (svc && svc.spec.mode === 'global') {
-      // Global mode: one task per eligible node, bound to it at creation (see global.ts).
-      const room = new Map(buildSnapshot(this.inf).nodes.map((n) => [n.name, n]));
-      const req = globalRequest(svc);
-      const plan = planGlobal(this.inf.nodes.list(), active, parseConstraints(svc.spec.placement?.constraints), (n) => hasRoomFor(room.get(n), req));
+      // Global mode: one task per eligible node, pinned to it and placed by the scheduler (global.ts).
+      // A rule list that does not parse plans no new task anywhere (fail closed); admission refuses one.
+      const parsed = parseConstraints(svc.spec.placement?.constraints);
+      const plan = parsed.ok ? planGlobal(this.inf.nodes.list(), active, parsed.constraints) : { createOn: [], stop: [] };
+      if (!parsed.ok) this.log.error('global service has an invalid placement constraint; placing nothing', { service: key, message: parsed.message });
       for (const t of plan.stop) ops.push(stopOp(t));
       const taken = (n: string): boolean => this.inf.tasks.byIndex(TASKS_BY_NAME, `${ns}/${n}`).length > 0 || ops.some((o) => o.key.endsWith(`/${n}`));
       for (const node of plan.createOn) ops.push(this.createOp(svc, newTaskName(name, taken), node));
@@ -254,14 +253,13 @@ export class ServiceController {
     return name !== '' && this.inf.nodes.get(nodeKey(name))?.spec?.drain === true;
   }
 
-  private createOp(svc: Service, name: string, nodeName = ''): WriteOp {
+  private createOp(svc: Service, name: string, pinnedNode?: string): WriteOp {
     const ns = svc.metadata.namespace!;
     const task: Task = {
       kind: 'Task',
       metadata: { name, namespace: ns, uid: randomUUID(), generation: 1, labels: { ...svc.metadata.labels }, createdAt: new Date().toISOString() },
-      spec: { service: svc.metadata.name, nodeName, desiredState: 'running', template: structuredClone(svc.spec.template), revision: this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation },
-      // A task created bound to a node (global mode) skips the scheduler.
-      status: { phase: nodeName === '' ? 'pending' : 'assigned', restarts: 0 },
+      spec: { service: svc.metadata.name, nodeName: '', ...(pinnedNode ? { pinnedNode } : {}), desiredState: 'running', template: structuredClone(svc.spec.template), revision: this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation },
+      status: { phase: 'pending', restarts: 0 },
     };
     return { type: 'create', key: taskKey(ns, svc.metadata.name, name), object: task };
   }

@@ -43,6 +43,23 @@ export function parseConstraint(s: string): { ok: true; constraint: Constraint }
   return { ok: true, constraint: { attribute, op, values } };
 }
 
+/** ParsedConstraints is a whole rule list parsed, or the first rule that does not parse. */
+export type ParsedConstraints = { ok: true; constraints: Constraint[] } | { ok: false; message: string };
+
+/**
+ * parseConstraints parses every rule. Admission refuses a list that does not parse; one found in
+ * storage anyway must place nothing rather than drop the rule and widen placement (fail closed).
+ */
+export function parseConstraints(raw: readonly string[] | undefined): ParsedConstraints {
+  const constraints: Constraint[] = [];
+  for (const c of raw ?? []) {
+    const p = parseConstraint(c);
+    if (!p.ok) return { ok: false, message: `invalid placement constraint: ${p.message}` };
+    constraints.push(p.constraint);
+  }
+  return { ok: true, constraints };
+}
+
 /** attributeOf reads a constraint or spread attribute from a node; undefined when the label is absent. */
 export function attributeOf(attribute: string, node: { name: string; labels: Record<string, string> }): string | undefined {
   if (attribute === 'node.name') return node.name;

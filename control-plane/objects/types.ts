@@ -200,6 +200,8 @@ export type TaskPhase =
 export interface TaskSpec {
   service: string;
   nodeName: string;
+  /** pinnedNode (global mode) is the only node the scheduler may place this task on. */
+  pinnedNode?: string;
   desiredState: 'running' | 'stopped';
   template: ContainerTemplate;
   revision: number;

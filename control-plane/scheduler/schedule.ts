@@ -75,6 +75,7 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
   const nodes = sortedByName(snapshot.nodes);
   const copied = new Set<NodeInfo>();
   const plan: Plan = { placements: [], unplaced: [] };
+  let indexOf: Map<string, number> | undefined;
   // Spread counts cost a pass over every node: compute them once per service and spread
   // attribute in this call, then keep them current as the batch places tasks.
   const spreadCache = new Map<string, Map<string, number>>();
@@ -84,13 +85,31 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
     if (!spreadCounts) spreadCache.set(spreadKey, (spreadCounts = spreadCountsFor(task, nodes)));
     const ctx: FilterContext = { task, spreadCounts };
     const reasons: Partial<Record<Reason, number>> = {};
+    if (task.unplaceable !== undefined) {
+      plan.unplaced.push({ taskKey: task.key, reasons, message: task.unplaceable });
+      continue;
+    }
+    // A pinned task (global mode) looks at its node only: the others are not candidates, and
+    // counting them as rejections would bury the one reason that matters.
+    let first = 0;
+    let count = nodes.length;
+    if (task.pinnedNode !== undefined) {
+      indexOf ??= new Map(nodes.map((n, i) => [n.name, i]));
+      const at = indexOf.get(task.pinnedNode);
+      if (at === undefined) {
+        plan.unplaced.push({ taskKey: task.key, reasons, message: `its node ${task.pinnedNode} is not registered` });
+        continue;
+      }
+      first = at;
+      count = 1;
+    }
     let best: NodeInfo | undefined;
     let bestIndex = -1;
     let bestScore = -Infinity;
     let scored = 0;
     // Start at a task-seeded offset so the scoring sample differs per task yet stays reproducible.
-    const offset = nodes.length > MAX_SCORED_NODES ? hash(task.name) % nodes.length : 0;
-    for (let i = 0; i < nodes.length && scored < MAX_SCORED_NODES; i++) {
+    const offset = count === 1 ? first : nodes.length > MAX_SCORED_NODES ? hash(task.name) % nodes.length : 0;
+    for (let i = 0; i < count && scored < MAX_SCORED_NODES; i++) {
       const index = (offset + i) % nodes.length;
       const node = nodes[index]!;
       let rejected: Reason | undefined;
@@ -112,7 +131,7 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
       }
     }
     if (!best) {
-      plan.unplaced.push({ taskKey: task.key, reasons, message: explain(nodes.length, reasons) });
+      plan.unplaced.push({ taskKey: task.key, reasons, message: explain(count, reasons) });
       continue;
     }
     if (!copied.has(best)) {

@@ -33,6 +33,10 @@ export interface TaskRequest {
   /** spread is a node attribute (node.labels.zone) to spread over, besides nodes themselves. */
   spread?: string;
   strategy: 'spread' | 'binpack';
+  /** pinnedNode (global mode): only this node is considered. */
+  pinnedNode?: string;
+  /** unplaceable says why the task may go nowhere at all (e.g. a stored constraint that does not parse). */
+  unplaceable?: string;
 }
 
 /** Snapshot is the cluster as the scheduler sees it. */

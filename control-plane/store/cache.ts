@@ -33,6 +33,8 @@ export const RELIST_BACKOFF_MS = 100;
 /** RELIST_BACKOFF_MAX_MS caps the wait between relist attempts while etcd is unreachable. */
 export const RELIST_BACKOFF_MAX_MS = 5_000;
 const CATCH_UP_POLL_MS = 2;
+/** SYNC_MARKER is catchUp's key under a cache's prefix: two segments, so no object key matcher admits it. */
+export const SYNC_MARKER = '~sync/marker';
 
 /** versionOf is an object's resourceVersion (its etcd mod_revision), if it has metadata. */
 function versionOf(o: unknown): string | undefined {
@@ -197,6 +199,22 @@ export class WatchCache<T> {
   /** lastRevision is the etcd revision the mirror has caught up to. */
   lastRevision(): string {
     return this.revision;
+  }
+
+  /**
+   * catchUp resolves true once the mirror has seen every write made before the call. A watch
+   * only reports its own prefix, so a marker written under the prefix (a key no accept() admits)
+   * gives a revision the mirror is sure to reach; false after timeoutMs or when etcd is unreachable.
+   */
+  async catchUp(timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<boolean> {
+    let revision: string;
+    try {
+      revision = await this.store.touch(`${this.prefix}${SYNC_MARKER}`);
+    } catch (err) {
+      this.log.warn('cannot catch up: marker write failed', { prefix: this.prefix, err: (err as Error).message });
+      return false;
+    }
+    return this.waitForRevision(revision, timeoutMs);
   }
 
   /** waitForRevision resolves true once the mirror has seen revision, false after timeoutMs. */

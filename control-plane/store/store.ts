@@ -40,10 +40,16 @@ export type LeasedClaim =
 /** BatchResult is the outcome of one op in a batch: the revision it was written at, or why not. */
 export type BatchResult = { ok: true; revision: string } | { ok: false; reason: WriteFailure };
 
+/** Unchanged names another key that must still have revision for a write to apply (a node a task is placed on). */
+export interface Unchanged {
+  key: string;
+  revision: string;
+}
+
 /** WriteOp is one write in a batch; expectedRevision is the mod_revision the key must still have. */
 export type WriteOp =
   | { type: 'create'; key: string; object: BerthObject }
-  | { type: 'update'; key: string; object: BerthObject; expectedRevision: string }
+  | { type: 'update'; key: string; object: BerthObject; expectedRevision: string; unchanged?: Unchanged }
   | { type: 'delete'; key: string; expectedRevision: string };
 
 /** MAX_OPS_PER_TXN stays under etcd's default --max-txn-ops (128). */
@@ -62,7 +68,7 @@ function encode(obj: BerthObject): Buffer {
 /** PreparedOp is one write encoded once for however many txns it takes part in, with its size. */
 interface PreparedOp {
   op: WriteOp;
-  compare: ICompare;
+  compare: ICompare[];
   request: IRequestOp;
   bytes: number;
 }
@@ -72,16 +78,22 @@ function prepare(op: WriteOp): PreparedOp {
   if (op.type === 'delete') {
     return {
       op,
-      compare: { key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision },
+      compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision }],
       request: { request_delete_range: { key } },
       bytes: txnOpBytes(key.length, 0),
     };
   }
   const value = encode(op.object);
-  const compare: ICompare = op.type === 'create'
-    ? { key, target: 'Create', result: 'Equal', create_revision: 0 }
-    : { key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision };
-  return { op, compare, request: { request_put: { key, value } }, bytes: txnOpBytes(key.length, value.length) };
+  const compare: ICompare[] = op.type === 'create'
+    ? [{ key, target: 'Create', result: 'Equal', create_revision: 0 }]
+    : [{ key, target: 'Mod', result: 'Equal', mod_revision: op.expectedRevision }];
+  let bytes = txnOpBytes(key.length, value.length);
+  if (op.type === 'update' && op.unchanged) {
+    const other = abs(op.unchanged.key);
+    compare.push({ key: other, target: 'Mod', result: 'Equal', mod_revision: op.unchanged.revision });
+    bytes += txnOpBytes(other.length, 0);
+  }
+  return { op, compare, request: { request_put: { key, value } }, bytes };
 }
 
 function withVersion<T extends BerthObject>(obj: T, revision: string): T {
@@ -110,6 +122,16 @@ export class Store {
   /** ping reads one key within timeoutMs; it throws when etcd does not answer (health checks). */
   async ping(timeoutMs: number): Promise<void> {
     await this.client.kv.range({ key: abs('health') }, { deadline: Date.now() + timeoutMs });
+  }
+
+  /** revision is etcd's current revision (a linearizable read): a mirror caught up to it has seen every write so far. */
+  async revision(): Promise<string> {
+    return (await this.client.kv.range({ key: abs('health'), count_only: true })).header.revision;
+  }
+
+  /** touch writes a marker value at key (no CAS, not an object) and returns the revision it was written at. */
+  async touch(key: string): Promise<string> {
+    return (await this.client.kv.put({ key: abs(key), value: Buffer.from(new Date().toISOString()) })).header.revision;
   }
 
   /** watch follows the keys under prefix from revision fromRevision on (see watch.ts). */
@@ -209,9 +231,10 @@ export class Store {
    */
   async commit(ops: WriteOp[]): Promise<BatchResult[]> {
     const results: BatchResult[] = [];
-    // The guard takes one compare, so a guarded txn carries one op fewer.
-    const perTxn = this.guard ? MAX_OPS_PER_TXN - 1 : MAX_OPS_PER_TXN;
     const prepared = ops.map(prepare);
+    // etcd bounds compares like ops: the guard takes one, and ops that also pin another key take two each.
+    const comparesPerOp = Math.max(1, ...prepared.map((p) => p.compare.length));
+    const perTxn = Math.floor((this.guard ? MAX_OPS_PER_TXN - 1 : MAX_OPS_PER_TXN) / comparesPerOp);
     for (const { start, end } of txnBatches(prepared.map((p) => p.bytes), perTxn, MAX_TXN_BYTES)) {
       const chunk = prepared.slice(start, end);
       const batch = await this.txn(chunk);
@@ -328,7 +351,7 @@ export class Store {
   }
 
   private async txn(ops: PreparedOp[]): Promise<BatchResult[] | undefined> {
-    const compare = [...ops.map((p) => p.compare), ...this.guardCompare()];
+    const compare = [...ops.flatMap((p) => p.compare), ...this.guardCompare()];
     const res = await this.client.kv.txn({ compare, success: ops.map((p) => p.request), failure: [] });
     if (!res.succeeded) return undefined;
     const revision = res.header.revision;

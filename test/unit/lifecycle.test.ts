@@ -1,7 +1,8 @@
 /** Node lifecycle pure logic: global planner, drain planner, lost tasks, node verbs, events, watch helpers. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { globalRequest, hasRoomFor, parseConstraints, planGlobal } from '../../control-plane/controllers/global.js';
+import { planGlobal } from '../../control-plane/controllers/global.js';
+import { parseConstraints, type Constraint } from '../../control-plane/objects/constraints.js';
 import { effectiveSurge, planDrain, type DrainTask } from '../../control-plane/controllers/node-drain.js';
 import { lostGraceRemainingMs, tasksToMarkLost } from '../../control-plane/controllers/node-lifecycle.js';
 import { buildEvent, isEventKey, taskTransitionEvent } from '../../control-plane/controllers/events.js';
@@ -10,8 +11,7 @@ import { watchTarget } from '../../control-plane/api/routes-watch.js';
 import { splitLines } from '../../control-plane/cli/watch.js';
 import { drainProgress, remainingOnNode } from '../../control-plane/cli/nodes-admin.js';
 import { eventsTable } from '../../control-plane/cli/events.js';
-import type { Node, Service, Task, TaskPhase } from '../../control-plane/objects/types.js';
-import type { NodeInfo } from '../../control-plane/scheduler/types.js';
+import type { Node, Task, TaskPhase } from '../../control-plane/objects/types.js';
 
 function node(name: string, o: { ready?: boolean; unschedulable?: boolean; drain?: boolean; labels?: Record<string, string> } = {}): Node {
   return {
@@ -26,11 +26,11 @@ function node(name: string, o: { ready?: boolean; unschedulable?: boolean; drain
   };
 }
 
-function task(name: string, nodeName: string, phase: TaskPhase = 'running', createdAt = '2026-01-01T00:00:00Z'): Task {
+function task(name: string, nodeName: string, phase: TaskPhase = 'running', createdAt = '2026-01-01T00:00:00Z', pinnedNode?: string): Task {
   return {
     kind: 'Task',
     metadata: { name, namespace: 'default', uid: name, generation: 1, labels: {}, createdAt },
-    spec: { service: 'g', nodeName, desiredState: 'running', template: { image: 'x' }, revision: 1 },
+    spec: { service: 'g', nodeName, ...(pinnedNode ? { pinnedNode } : {}), desiredState: 'running', template: { image: 'x' }, revision: 1 },
     status: { phase, restarts: 0 },
   };
 }
@@ -49,32 +49,29 @@ test('planGlobal: one task per eligible node, following joins, cordons, labels a
       live: [task('g-2', 'a', 'running', '2026-01-02T00:00:00Z'), task('g-1', 'a', 'starting'), task('g-3', 'a', 'running', '2026-01-03T00:00:00Z')], createOn: [], stop: ['g-1', 'g-3'] },
     { name: 'constraints select nodes by label', nodes: [node('a', { labels: { zone: 'x' } }), node('b', { labels: { zone: 'y' } })], live: [task('g-1', 'b')],
       constraints: ['node.labels.zone == x'], createOn: ['a'], stop: ['g-1'] },
-    { name: 'an unplaced task is stopped (global tasks are always bound)', nodes: [node('a')], live: [task('g-1', '')], createOn: ['a'], stop: ['g-1'] },
+    { name: 'a task neither placed nor pinned is stopped', nodes: [node('a')], live: [task('g-1', '')], createOn: ['a'], stop: ['g-1'] },
+    { name: 'a pending task pinned to a node covers it', nodes: [node('a'), node('b')], live: [task('g-1', '', 'pending', undefined, 'a')], createOn: ['b'], stop: [] },
+    { name: 'a pending pinned task stops when its node is cordoned (it never started)', nodes: [node('a', { unschedulable: true })],
+      live: [task('g-1', '', 'pending', undefined, 'a')], createOn: [], stop: ['g-1'] },
+    { name: 'a pending pinned task beside a placed one on the same node is the duplicate', nodes: [node('a')],
+      live: [task('g-2', '', 'pending', '2025-01-01T00:00:00Z', 'a'), task('g-1', 'a', 'assigned')], createOn: [], stop: ['g-2'] },
   ];
   for (const c of cases) {
     await t.test(c.name, () => {
-      const plan = planGlobal(c.nodes, c.live, parseConstraints(c.constraints));
+      const parsed = parseConstraints(c.constraints);
+      const plan = planGlobal(c.nodes, c.live, parsed.ok ? parsed.constraints : []);
       assert.deepEqual(plan.createOn, c.createOn, 'nodes that get a new task');
       assert.deepEqual(names(plan.stop), c.stop, 'tasks stopped');
     });
   }
 });
 
-test('global mode checks capacity and host ports with the scheduler\'s stages', () => {
-  const svc = { kind: 'Service', metadata: { name: 'g', namespace: 'default', uid: 'u', generation: 1, labels: {}, createdAt: '' },
-    spec: { replicas: 1, mode: 'global', template: { image: 'x', resources: { memory: 100 }, ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }] } } } as Service;
-  const info = (name: string, freeMemory: number, ports: string[] = []): NodeInfo => ({
-    name, labels: {}, ready: true, unschedulable: false, taints: [],
-    allocatable: { cpu: 1, memory: 1000, pids: 0 }, allocated: { cpu: 0, memory: 1000 - freeMemory, pids: 0 },
-    tasksByService: new Map(), hostPorts: new Set(ports),
-  });
-  const req = globalRequest(svc);
-  assert.equal(hasRoomFor(info('a', 500), req), true);
-  assert.equal(hasRoomFor(info('b', 50), req), false, 'not enough memory');
-  assert.equal(hasRoomFor(info('c', 500, ['8080/tcp']), req), false, 'host port taken');
-  assert.equal(hasRoomFor(undefined, req), false);
-  const plan = planGlobal([node('a'), node('b')], [], [], (n) => n === 'a');
-  assert.deepEqual(plan.createOn, ['a'], 'a full node gets no task');
+test('a constraint list with one rule that does not parse is refused whole (fail closed)', () => {
+  const parsed = parseConstraints(['node.labels.zone == a', 'node.labels.zone ~= b']);
+  assert.equal(parsed.ok, false);
+  assert.match(!parsed.ok ? parsed.message : '', /invalid placement constraint: cannot parse "node.labels.zone ~= b"/);
+  const fine = parseConstraints(['node.name != x']);
+  assert.deepEqual(fine, { ok: true, constraints: [{ attribute: 'node.name', op: '!=', values: ['x'] } satisfies Constraint] });
 });
 
 function drainTasks(staying: number, stayingRunning: number, evac: number, evacRunning: number): DrainTask[] {

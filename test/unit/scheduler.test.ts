@@ -8,6 +8,7 @@ import { filterResources } from '../../control-plane/scheduler/filter-resources.
 import { filterTaints } from '../../control-plane/scheduler/filter-taints.js';
 import { filterUnschedulable } from '../../control-plane/scheduler/filter-unschedulable.js';
 import { explain, schedule } from '../../control-plane/scheduler/schedule.js';
+import { checkPlacements } from '../../control-plane/scheduler/plan-check.js';
 import { scoreSpread } from '../../control-plane/scheduler/score-spread.js';
 import type { NodeFilter, NodeInfo, TaskRequest } from '../../control-plane/scheduler/types.js';
 
@@ -149,4 +150,35 @@ test('constraints: every operator, including exists and not exists, against labe
   for (const bad of ['node.labels.gpu exist', 'node.foo exists', 'node.labels.gpu exists now']) {
     assert.equal(parseConstraint(bad).ok, false, `${bad} is refused`);
   }
+});
+
+test('a pinned task considers its own node only, and explains with that node alone', () => {
+  const nodes = [node('a'), node('b', { allocated: { cpu: 0, memory: 8 * GiB, pids: 0 } }), node('c')];
+  const plan = schedule({ nodes }, [task('g-a', { pinnedNode: 'a' }), task('g-b', { pinnedNode: 'b' }), task('g-x', { pinnedNode: 'x' })]);
+  assert.deepEqual(plan.placements, [{ taskKey: 'tasks/default/web/g-a', nodeName: 'a' }]);
+  assert.deepEqual(plan.unplaced.map((u) => [u.taskKey, u.message]), [
+    ['tasks/default/web/g-b', '0/1 nodes fit: 1 insufficient memory'],
+    ['tasks/default/web/g-x', 'its node x is not registered'],
+  ]);
+});
+
+test('an unplaceable task goes nowhere, with the reason it was given', () => {
+  const plan = schedule({ nodes: [node('a')] }, [task('t1', { unplaceable: 'invalid placement constraint: cannot parse "x"' })]);
+  assert.deepEqual(plan.placements, []);
+  assert.equal(plan.unplaced[0]!.message, 'invalid placement constraint: cannot parse "x"');
+});
+
+test('the commit-time check accepts what still fits, counting the batch, and rejects the rest', () => {
+  const reqs = new Map([task('t1'), task('t2'), task('t3'), task('t4')].map((t) => [t.key, { ...t, resources: { cpu: 1, memory: 3 * GiB, pids: 1 } }]));
+  const now = new Map([['a', node('a', { allocated: { cpu: 0, memory: 3 * GiB, pids: 0 } })], ['b', node('b', { ready: false })]]);
+  const placements = [...reqs.keys()].map((k, i) => ({ taskKey: k, nodeName: ['a', 'a', 'b', 'gone'][i]! }));
+  const before = structuredClone(now.get('a')!.allocated);
+  const check = checkPlacements(placements, reqs, (n) => now.get(n));
+  assert.deepEqual(check.accepted.map((p) => p.taskKey), ['tasks/default/web/t1']);
+  assert.deepEqual(check.rejected.map((r) => [r.taskKey, r.reason]), [
+    ['tasks/default/web/t2', 'insufficient memory'],
+    ['tasks/default/web/t3', 'not ready'],
+    ['tasks/default/web/t4', 'node gone'],
+  ]);
+  assert.deepEqual(now.get('a')!.allocated, before, 'the current view is not modified');
 });
