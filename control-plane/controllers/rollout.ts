@@ -249,14 +249,18 @@ export class Rollouts {
     return r.object.metadata.resourceVersion!;
   }
 
-  // readyFor returns since when t has been ready, or undefined when it is not ready. A task
-  // already running when this controller started is credited from its start (failover).
+  // readyFor returns since when t has been ready, or undefined when it is not ready: the time
+  // stored with its status (the gateway stamps it, so it survives failover); for a task stored
+  // before that field existed, when this controller first saw it ready, or its start if it was
+  // already running when this controller started.
   private readyFor(t: Task, nowMs: number): number | undefined {
     const uid = t.metadata.uid;
     if (!isTaskReady(t)) {
       this.readySince.delete(uid);
       return undefined;
     }
+    const stored = t.status.readySince ? Date.parse(t.status.readySince) : NaN;
+    if (Number.isFinite(stored)) return stored;
     let since = this.readySince.get(uid);
     if (since === undefined) {
       const started = t.status.startedAt ? Date.parse(t.status.startedAt) : NaN;

@@ -61,10 +61,14 @@ function stopOp(t: Task): WriteOp {
 export class ServiceController {
   readonly queue: WorkQueue;
   private readonly unsubscribe: (() => void)[] = [];
-  // Consecutive task failures per service and when the next replacement may start, so a task
-  // that can never start (a missing image) is retried with backoff instead of in a hot loop.
-  private readonly failures = new Map<string, { count: number; notBefore: number }>();
-  private readonly seenFailed = new Set<string>();
+  // Failure backoff, so a task that can never start (a missing image) is retried with backoff
+  // instead of in a hot loop. The state lives in etcd so a new leader keeps it: each failed task
+  // carries status.replaceAfter, the service status.failureStreak. This holds streaks counted
+  // in this sync until writeStatus has stored them.
+  private readonly streaks = new Map<string, number>();
+  // The streak each failed task was counted at (by uid) until its replaceAfter is stored, so a
+  // sync that must retry does not count the same failure twice.
+  private readonly counted = new Map<string, number>();
   // Rollouts: revisions, availability memory and the rolling-update plan (rollout.ts).
   private readonly rollouts: Rollouts;
   // Rollouts: the revision number new tasks of each service (by uid) are created with.
@@ -136,7 +140,7 @@ export class ServiceController {
         // failed, not the task); the stop lets the returning node's agent drop it.
         ops.push(stopOp(t));
         rescheduled.push(t);
-      } else if (svc && t.status.phase === 'failed' && this.holdFailed(key, t)) {
+      } else if (svc && t.status.phase === 'failed' && this.holdFailed(key, svc, t, ops)) {
         // Still inside the replacement backoff: the failed task keeps its slot so nothing new starts yet.
         active.push(t);
       } else if (!svc || TERMINAL_PHASES.has(t.status.phase) || (svc.spec.mode === 'global' && !isDeepStrictEqual(t.spec.template, svc.spec.template))) {
@@ -204,8 +208,8 @@ export class ServiceController {
       if (failed > 0) return 'retry';
     }
     if (!svc) {
-      this.failures.delete(key);
-      for (const t of tasks) this.seenFailed.delete(t.metadata.uid);
+      this.streaks.delete(key);
+      for (const t of tasks) this.counted.delete(t.metadata.uid);
       this.rollouts.forget(tasks.map((t) => t.metadata.uid));
       this.recheckAt.delete(key);
     }
@@ -223,23 +227,25 @@ export class ServiceController {
     this.queue.addAfter(key, delayMs);
   }
 
-  // holdFailed says whether failed task t must wait before being replaced; the first time it sees
-  // t it counts one more consecutive failure for the service and schedules the replacement.
-  private holdFailed(key: string, t: Task): boolean {
+  // holdFailed says whether failed task t must wait before being replaced. The first time a
+  // failed task is seen, the service's streak grows by one and the task is stamped (op added to
+  // ops) with when its replacement may start; afterwards only that stored time counts.
+  private holdFailed(key: string, svc: Service, t: Task, ops: WriteOp[]): boolean {
     const now = Date.now();
-    let f = this.failures.get(key);
-    if (!f || !this.seenFailed.has(t.metadata.uid)) {
-      this.seenFailed.add(t.metadata.uid);
-      const count = (f?.count ?? 0) + 1;
-      f = { count, notBefore: now + replaceDelayMs(count) };
-      this.failures.set(key, f);
-      this.log.info('task failed; replacing after backoff', { task: t.metadata.name, reason: t.status.reason, delayMs: f.notBefore - now });
+    let at = t.status.replaceAfter ? Date.parse(t.status.replaceAfter) : NaN;
+    if (!Number.isNaN(at)) this.counted.delete(t.metadata.uid);
+    if (Number.isNaN(at)) {
+      const streak = this.counted.get(t.metadata.uid) ?? Math.max(svc.status?.failureStreak ?? 0, this.streaks.get(key) ?? 0) + 1;
+      this.counted.set(t.metadata.uid, streak);
+      this.streaks.set(key, Math.max(streak, this.streaks.get(key) ?? 0));
+      at = now + replaceDelayMs(streak);
+      const next: Task = structuredClone(t) as Task;
+      next.status.replaceAfter = new Date(at).toISOString();
+      ops.push({ type: 'update', key: taskKey(t.metadata.namespace!, t.spec.service, t.metadata.name), object: next, expectedRevision: t.metadata.resourceVersion! });
+      this.log.info('task failed; replacing after backoff', { task: t.metadata.name, reason: t.status.reason, streak, delayMs: at - now });
     }
-    if (now >= f.notBefore) {
-      this.seenFailed.delete(t.metadata.uid);
-      return false;
-    }
-    this.queue.addAfter(key, f.notBefore - now);
+    if (now >= at) return false;
+    this.queue.addAfter(key, at - now);
     return true;
   }
 
@@ -272,7 +278,7 @@ export class ServiceController {
     const want = svc.spec.mode === 'global' ? active.length : svc.spec.replicas;
     const now = new Date().toISOString();
     const available = running >= want;
-    if (available) this.failures.delete(key);
+    const streak = available ? 0 : Math.max(svc.status?.failureStreak ?? 0, this.streaks.get(key) ?? 0);
     const avail = setCondition(svc.status?.conditions, {
       type: 'Available',
       status: available ? 'True' : 'False',
@@ -286,16 +292,18 @@ export class ServiceController {
     const rolloutFields = step ? { ...step.status } : {};
     const old = svc.status;
     const rolloutSame = !step || (old?.updatedReplicas === step.status.updatedReplicas && old?.readyReplicas === step.status.readyReplicas && old?.currentRevision === step.status.currentRevision && old?.updateRevision === step.status.updateRevision);
-    if (!changed && rolloutSame && old && old.replicas === active.length && old.runningReplicas === running && old.observedGeneration === svc.metadata.generation) return undefined;
+    const streakSame = (old?.failureStreak ?? 0) === streak;
+    if (!changed && rolloutSame && streakSame && old && old.replicas === active.length && old.runningReplicas === running && old.observedGeneration === svc.metadata.generation) return undefined;
     const r = await this.store.mutate<Service>(serviceKey(svc.metadata.namespace!, svc.metadata.name), (cur) => {
       // Status only: keep whatever spec the user wrote meanwhile; observedGeneration says which spec we saw.
       if (cur.metadata.uid !== svc.metadata.uid) return undefined;
       // Rollouts: a step computed for another revision than the stored one is stale; keep the stored fields.
       if (step && cur.status?.updateRevision !== step.status.updateRevision) return undefined;
-      cur.status = { ...cur.status, ...rolloutFields, observedGeneration: svc.metadata.generation, replicas: active.length, runningReplicas: running, conditions };
+      cur.status = { ...cur.status, ...rolloutFields, observedGeneration: svc.metadata.generation, replicas: active.length, runningReplicas: running, conditions, failureStreak: streak };
       return cur;
     }, svc);
     if (!r.ok) return r.reason === 'NotFound' ? undefined : 'retry';
+    this.streaks.delete(key);
     if (!('unchanged' in r) && !(await this.inf.services.waitForRevision(r.object.metadata.resourceVersion!))) return 'retry';
     return undefined;
   }

@@ -21,6 +21,7 @@ import type { StoreLease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
 import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
+import { mergeReported } from './reported-status.js';
 import { checkRevocation, nodeCertificateOf, peerOf, type NodeCertificate, type Refusal } from './node-identity.js';
 import type { ClusterCa } from '../security/pki.js';
 import type { CertificateRenewal } from '../../proto/gen/berth/v1/agent.js';
@@ -292,7 +293,9 @@ export class Session {
   }
 
   private push(): void {
-    const tasks = this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!)
+    // A lost task was given up and replaced: the agent must not run it, even if it comes back
+    // with it (a node that was away, or a store restored from a snapshot).
+    const tasks = this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!).filter((t) => t.status.phase !== 'lost')
       .map(toAssignment)
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     const encoded = JSON.stringify(tasks);
@@ -321,7 +324,7 @@ export class Session {
         this.deps.log.warn('ignoring status with unknown phase', { node, task: s.name, phase: s.phase });
         continue;
       }
-      await this.writeStatus(task, () => status);
+      await this.writeStatus(task, (cur) => mergeReported(cur, status, new Date()));
     }
     if (!report.full) return;
     for (const task of this.deps.inf.tasks.byIndex(TASKS_BY_NODE, node)) {

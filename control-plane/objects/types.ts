@@ -61,6 +61,12 @@ export interface ContainerTemplate {
   security?: SecuritySpec;
   /** pullPolicy says when the agent fetches the image again; absent means if-not-present. */
   pullPolicy?: PullPolicy;
+  /** stopSignal is sent first when a task stops, a canonical name such as SIGTERM after admission; absent: SIGTERM. */
+  stopSignal?: string;
+  /** stopGracePeriodSeconds (0..3600) is the wait between stopSignal and SIGKILL; absent: 10. */
+  stopGracePeriodSeconds?: number;
+  /** init runs berth-init as PID 1 (signals forwarded, orphans reaped); absent: true. */
+  init?: boolean;
 }
 
 /** PullPolicy: always re-resolve the reference, use a present image, or never fetch one. */
@@ -135,6 +141,8 @@ export interface ServiceStatus {
   haltedRevision?: number;
   /** rolledBackRevision is the revision an automatic rollback created; Progressing stays RolledBack while it is the updateRevision. */
   rolledBackRevision?: number;
+  /** failureStreak counts task failures since the service was last available; the replacement backoff doubles with it. */
+  failureStreak?: number;
 }
 
 /** RevisionSpec is an immutable snapshot of a service's template. */
@@ -223,6 +231,10 @@ export interface TaskStatus {
   /** pullBytesDone / pullBytesTotal report image progress while the task is preparing. */
   pullBytesDone?: number;
   pullBytesTotal?: number;
+  /** readySince is when the control plane saw the task become ready (rollouts' minReadySeconds count from it, across failovers). */
+  readySince?: string;
+  /** replaceAfter (failed tasks) is when the service controller may replace it: the service's failure backoff, kept across failovers. */
+  replaceAfter?: string;
   /** ready is reported by the agent: running and its health check passes (no check: running). */
   ready?: boolean;
   /** lastProbe is the health check's last outcome as the agent saw it, for people. */

@@ -127,7 +127,11 @@ export class WatchCache<T> {
       try {
         const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
         if (this.stopped) return;
-        const changed = this.replaceAll(keys, items);
+        // A list older than the mirror means etcd went back in time (restored from a snapshot):
+        // revisions are reused then, so compare values, not versions.
+        const wentBack = BigInt(revision) < BigInt(this.revision);
+        if (wentBack) this.log.warn('etcd is behind the mirror (restored?); comparing every object', { prefix: this.prefix, etcd: revision, mirror: this.revision });
+        const changed = this.replaceAll(keys, items, wentBack);
         this.revision = revision;
         this.relistCount++;
         this.log.info('relisted', { prefix: this.prefix, why, revision, changed });
@@ -141,7 +145,7 @@ export class WatchCache<T> {
   }
 
   /** replaceAll makes the mirror equal to a fresh list, emitting an event per difference; returns how many. */
-  private replaceAll(keys: string[], items: T[]): number {
+  private replaceAll(keys: string[], items: T[], byValue: boolean): number {
     let changed = 0;
     const seen = new Set<string>();
     for (let i = 0; i < keys.length; i++) {
@@ -149,7 +153,7 @@ export class WatchCache<T> {
       seen.add(key);
       const previous = this.items.get(key);
       const obj = items[i]!;
-      if (previous !== undefined && sameVersion(previous, obj)) continue;
+      if (previous !== undefined && (byValue ? isDeepStrictEqual(previous, obj) : sameVersion(previous, obj))) continue;
       this.apply(key, deepFreeze(obj));
       this.emit({ type: 'put', key, object: obj, previous });
       changed++;
@@ -213,6 +217,12 @@ export class WatchCache<T> {
     } catch (err) {
       this.log.warn('cannot catch up: marker write failed', { prefix: this.prefix, err: (err as Error).message });
       return false;
+    }
+    if (BigInt(revision) < BigInt(this.revision)) {
+      // etcd is behind what the mirror saw: the store was restored, and the watch waits for
+      // revisions that mean something else now. Start over from a list.
+      await this.relist('etcd revision went backwards');
+      return !this.stopped;
     }
     return this.waitForRevision(revision, timeoutMs);
   }

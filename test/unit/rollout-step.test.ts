@@ -42,6 +42,16 @@ describe('Rollouts.step', () => {
     assert.equal(later.plan.stop.length, 1);
     assert.equal(later.status.updatedReplicas, 1);
   });
+  it('a new leader counts minReadySeconds from the stored readySince, not from the task\'s start', () => {
+    const t0 = Date.now();
+    // The task started long ago but became ready (again) 2 s ago; the previous leader saw that.
+    const tasks = [task('a', OLD), task('b', OLD), task('c', NEW, { ready: true, startedAt: new Date(t0 - 600_000).toISOString(), readySince: new Date(t0 - 2_000).toISOString() })];
+    const successor = new Rollouts({} as Store, quiet);
+    const s = svc(NEW, {}, { minReadySeconds: 5 });
+    const now = successor.step(s, 2, tasks, t0);
+    assert.deepEqual(now.plan.stop, [], 'only 2 of 5 s of readiness have passed');
+    assert.equal(successor.step(s, 2, tasks, t0 + 3_001).plan.stop.length, 1, 'available once 5 s have passed since readySince');
+  });
   it('ready=false is not available; absent ready is', () => {
     const r = new Rollouts({} as Store, quiet);
     const st = r.step(svc(NEW), 2, [task('a', NEW, { ready: false }), task('b', NEW)], Date.now());
