@@ -9,6 +9,7 @@ import { berthVersion } from '../common/version.js';
 import { DURATION_SYNTAX, parseDuration } from '../common/duration.js';
 import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from './security/audit.js';
 import { DEFAULT_CONTROL_PLANE_CONFIG_FILE, settleControlPlaneConfig } from './config-check.js';
+import { runSnapshotCommand } from './snapshot/command.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -59,8 +60,12 @@ const program = new Command('berth-control-plane')
   .option('--audit-max-files <n>', 'rotated audit files kept', positiveInt, DEFAULT_AUDIT_MAX_FILES)
   .option('--log-level <level>', 'debug, info, warn or error', level, 'info' as LogLevel)
   .option('--config <file>', `YAML or JSON file of flag values, keys the long flag names; flags given here win (default: ${DEFAULT_CONTROL_PLANE_CONFIG_FILE} if it exists)`)
-  .option('--check-config', 'check the flags and config file without starting anything; print "config OK: FILE" or each problem; exit 0 or 1');
+  .option('--check-config', 'check the flags and config file without starting anything; print "config OK: FILE" or each problem; exit 0 or 1')
+  .addHelpText('after', '\nCommands:\n  snapshot save FILE       save the cluster state (etcd) to FILE\n  snapshot restore FILE    restore FILE as the embedded etcd of --data-dir (control plane stopped)\n  see `berth-control-plane snapshot --help`');
 
+// `snapshot save|restore` is a one-shot tool, not the server: it is dispatched before the
+// server's flags and config file are settled, which would otherwise start a control plane.
+if (process.argv[2] === 'snapshot') process.exit(await runSnapshotCommand(process.argv.slice(3)));
 program.parse();
 settleControlPlaneConfig(program); // applies the config file; exits on --check-config or a bad file
 const o = program.opts<{
