@@ -3,7 +3,8 @@
  * Everything here is pure (the clock is a parameter) so it is unit-tested as tables of cases.
  */
 import { stringify as toYaml } from 'yaml';
-import type { Namespace, Node, NodeImage, Service, Task, TaskPhase } from '../objects/types.js';
+import { TERMINAL_PHASES } from '../../common/task-status.js';
+import type { Namespace, Node, NodeImage, Service, Task } from '../objects/types.js';
 
 /** OutputFormat is the value of `-o`. */
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -25,7 +26,6 @@ const MINUTE_S = 60;
 const HOUR_S = 60 * MINUTE_S;
 const DAY_S = 24 * HOUR_S;
 const YEAR_S = 365 * DAY_S;
-const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'failed', 'lost', 'stopped']);
 
 /** renderTable pads every column to its widest cell, kubectl style; the last column is not padded. */
 export function renderTable(headers: string[], rows: string[][]): string {

@@ -1,8 +1,7 @@
 /** Helpers over conditions and phases shared by controllers, gateway and API. */
-import type { Condition, Node, TaskPhase } from './types.js';
+import type { Condition, Node } from './types.js';
 
-/** TERMINAL_PHASES are phases a task never leaves. */
-export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'failed', 'lost', 'stopped']);
+export { TERMINAL_PHASES } from '../../common/task-status.js';
 
 /** getCondition finds the condition of type in conds. */
 export function getCondition(conds: readonly Condition[] | undefined, type: string): Condition | undefined {

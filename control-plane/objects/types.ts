@@ -3,7 +3,10 @@
  * { kind, metadata, spec, status }: users write spec, the system writes status.
  * These types are shared by the API, the store, the controllers and the CLI.
  */
+import type { TaskStatus } from '../../common/task-status.js';
 import type { ClusterCa, NodeRevocation, Token } from './security-types.js';
+
+export type { TaskPhase, TaskStatus } from '../../common/task-status.js';
 
 /** ObjectMeta is the identity and bookkeeping every stored object carries. */
 export interface ObjectMeta {
@@ -199,11 +202,6 @@ export interface Namespace {
   status: NamespaceStatus;
 }
 
-/** TaskPhase is the lifecycle of one replica (DESIGN.md). */
-export type TaskPhase =
-  | 'pending' | 'assigned' | 'preparing' | 'starting' | 'running'
-  | 'succeeded' | 'failed' | 'lost' | 'stopped';
-
 /** TaskSpec is written by controllers: which service, where, and whether it should run. */
 export interface TaskSpec {
   service: string;
@@ -213,32 +211,6 @@ export interface TaskSpec {
   desiredState: 'running' | 'stopped';
   template: ContainerTemplate;
   revision: number;
-}
-
-/** TaskStatus is written by the agent (through the gateway) and by the scheduler (pending/assigned). */
-export interface TaskStatus {
-  phase: TaskPhase;
-  containerId?: string;
-  pid?: number;
-  ip?: string;
-  exitCode?: number;
-  reason?: string;
-  message?: string;
-  restarts: number;
-  startedAt?: string;
-  finishedAt?: string;
-  imageDigest?: string;
-  /** pullBytesDone / pullBytesTotal report image progress while the task is preparing. */
-  pullBytesDone?: number;
-  pullBytesTotal?: number;
-  /** readySince is when the control plane saw the task become ready (rollouts' minReadySeconds count from it, across failovers). */
-  readySince?: string;
-  /** replaceAfter (failed tasks) is when the service controller may replace it: the service's failure backoff, kept across failovers. */
-  replaceAfter?: string;
-  /** ready is reported by the agent: running and its health check passes (no check: running). */
-  ready?: boolean;
-  /** lastProbe is the health check's last outcome as the agent saw it, for people. */
-  lastProbe?: string;
 }
 
 /** Task is stored at /berth/v1/tasks/<ns>/<service>/<name>. */
