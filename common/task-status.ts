@@ -38,6 +38,9 @@ export interface TaskStatus {
 /** AgentPhase is a phase the agent itself reports. */
 export type AgentPhase = Exclude<TaskPhase, 'pending' | 'assigned' | 'lost'>;
 
+/** AGENT_PHASES lists every AgentPhase, for checking what arrives over the wire. */
+export const AGENT_PHASES: ReadonlySet<string> = new Set<AgentPhase>(['preparing', 'starting', 'running', 'succeeded', 'failed', 'stopped']);
+
 /** TERMINAL_PHASES are phases a task never leaves (a restart policy restarts a container while its task stays running). */
 export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'failed', 'lost', 'stopped']);
 

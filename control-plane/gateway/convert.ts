@@ -2,9 +2,8 @@
 import type {
   ContainerTemplate as ProtoTemplate, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../../proto/gen/berth/v1/agent.js';
+import { AGENT_PHASES } from '../../common/task-status.js';
 import type { ContainerTemplate, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
-
-const PHASES: ReadonlySet<string> = new Set<TaskPhase>(['pending', 'assigned', 'preparing', 'starting', 'running', 'succeeded', 'failed', 'lost', 'stopped']);
 
 /** toProtoTemplate converts a stored template; absent quantities become 0 ("no limit"). */
 export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
@@ -61,7 +60,8 @@ export function toAssignment(t: Task): TaskAssignment {
 
 /** fromProtoStatus converts an agent's report into a stored status; undefined for an unknown phase. */
 export function fromProtoStatus(s: ProtoTaskStatus): TaskStatus | undefined {
-  if (!PHASES.has(s.phase)) return undefined;
+  // An agent reports only the phases it drives; pending, assigned and lost belong to the control plane.
+  if (!AGENT_PHASES.has(s.phase)) return undefined;
   const out: TaskStatus = { phase: s.phase as TaskPhase, restarts: s.restarts };
   if (s.containerId) out.containerId = s.containerId;
   if (s.pid) out.pid = s.pid;

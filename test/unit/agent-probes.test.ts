@@ -152,7 +152,7 @@ test('a task with a check is ready only once it passes; failing past the thresho
   const reports: TaskStatusView[] = [];
   let healthy = true;
   const probe = async (): Promise<ProbeResult> => (healthy ? { ok: true, message: 'http :80/: HTTP 200' } : { ok: false, message: 'http :80/: HTTP 500' });
-  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, unhealthyStopGraceMs: 10, probe });
+  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, resyncMs: 20, unhealthyStopGraceMs: 10, probe });
   after(() => r.close());
   await r.start();
   r.setDesired([probedTask('always')]);
@@ -174,7 +174,7 @@ test('under policy never an unhealthy container is killed and reported failed wi
   const runtime = new FakeRuntime();
   const reports: TaskStatusView[] = [];
   const probe = async (): Promise<ProbeResult> => ({ ok: false, message: 'tcp :80: ECONNREFUSED' });
-  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, unhealthyStopGraceMs: 10, probe });
+  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, resyncMs: 20, unhealthyStopGraceMs: 10, probe });
   after(() => r.close());
   await r.start();
   r.setDesired([probedTask('never')]);
@@ -214,4 +214,7 @@ test('the gateway sends health and restart to the agent and stores ready only fo
   };
   assert.deepEqual(fromProtoStatus(wire), { phase: 'running', restarts: 2, containerId: 'c', pid: 1, exitCode: 1, ready: true, lastProbe: 'http :8080/h: HTTP 200' });
   assert.equal(fromProtoStatus({ ...wire, phase: 'failed' })!.ready, undefined);
+  for (const phase of ['pending', 'assigned', 'lost', 'exploded']) {
+    assert.equal(fromProtoStatus({ ...wire, phase }), undefined, `an agent may not report ${phase}`);
+  }
 });
