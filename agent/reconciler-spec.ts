@@ -26,6 +26,13 @@ export const LABEL_RESTARTS = 'berth.restarts';
 export const LABEL_RESTART_POLICY = 'berth.restart-policy';
 /** LABEL_REVISION holds the service revision the task runs. */
 export const LABEL_REVISION = 'berth.revision';
+/**
+ * LABEL_STOP_SIGNAL / LABEL_STOP_GRACE_SECONDS hold how the container is stopped, fixed when it
+ * starts: a task removed from the desired set (or an agent restarted meanwhile) has no template.
+ */
+export const LABEL_STOP_SIGNAL = 'berth.stop-signal';
+/** LABEL_STOP_GRACE_SECONDS: see LABEL_STOP_SIGNAL. */
+export const LABEL_STOP_GRACE_SECONDS = 'berth.stop-grace-seconds';
 
 const CONTAINER_ID = /^[a-z0-9-]{1,63}$/;
 
@@ -148,9 +155,27 @@ export async function buildContainerSpec(task: TaskAssignment, id: string, image
       [LABEL_REVISION]: String(task.revision),
     },
   };
+  if (tpl.stopSignal) spec.labels[LABEL_STOP_SIGNAL] = tpl.stopSignal;
+  if (tpl.stopGracePeriodSeconds !== undefined) spec.labels[LABEL_STOP_GRACE_SECONDS] = String(tpl.stopGracePeriodSeconds);
+  // Templates default to an init (absent means true), unlike the runtime's own default.
+  if (tpl.init !== false) spec.init = true;
   const security = securityFrom(tpl.security);
   if (security) spec.security = security;
   return spec;
+}
+
+/** StopSettings say how a container is stopped: its first signal, and the wait before SIGKILL. */
+export interface StopSettings {
+  signal: string;
+  /** graceMs is undefined when the container's task set none (the agent's default applies). */
+  graceMs?: number;
+}
+
+/** stopSettings reads them from the labels buildContainerSpec set; absent means SIGTERM and the default grace. */
+export function stopSettings(labels: Record<string, string>): StopSettings {
+  const seconds = Number(labels[LABEL_STOP_GRACE_SECONDS]);
+  const graced = labels[LABEL_STOP_GRACE_SECONDS] !== undefined && Number.isInteger(seconds) && seconds >= 0;
+  return { signal: labels[LABEL_STOP_SIGNAL] || 'SIGTERM', ...(graced ? { graceMs: seconds * 1000 } : {}) };
 }
 
 /** securityFrom maps a template's security context; undefined when it changes no default. */

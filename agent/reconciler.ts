@@ -1,8 +1,9 @@
 /**
  * The reconciler makes this node's containers match the desired task set, level-triggered:
- * every push of DesiredTasks (and every exit seen by the poller) re-runs an idempotent
- * `sync(containerId)` that compares what should run with what runs and converges. Work for one
- * container id is serialised, so a task never gets two containers.
+ * every push of DesiredTasks, and every container exit (pushed by the container's shim through
+ * `runtime.wait`), re-runs an idempotent `sync(containerId)` that compares what should run with
+ * what runs and converges. Work for one container id is serialised, so a task never gets two
+ * containers.
  */
 import type { TaskAssignment } from '../proto/gen/berth/v1/agent.js';
 import type { ContainerState, Runtime } from './runtime/runtime.js';
@@ -13,17 +14,21 @@ import { DeadlineTimer } from './deadline-timer.js';
 import { SerialQueue } from './serial-queue.js';
 import { PULL_PROGRESS_INTERVAL_MS, pullPolicyOf, PullRetry } from './reconciler-pull.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_RESTART_POLICY, LABEL_RESTARTS, LABEL_TASK, LABEL_UID } from './reconciler-spec.js';
+import { buildContainerSpec, containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_RESTART_POLICY, LABEL_RESTARTS, LABEL_TASK, LABEL_UID, stopSettings } from './reconciler-spec.js';
 import { canTransition, exitReason, TERMINAL_PHASES, type TaskStatusView } from './reconciler-status.js';
 import { backoffMessage, backoffResetMs, restartBackoffMs, restartSettings, shouldRestart, waitingReason, type ExitFacts } from './reconciler-restart.js';
 import { ContainerHealth, type HealthVerdict } from './reconciler-health.js';
 import type { ProbeResult, ProbeTarget } from './probes/index.js';
 import type { HealthCheck } from '../proto/gen/berth/v1/agent.js';
 
-/** DEFAULT_STOP_GRACE_MS is how long a container gets between SIGTERM and SIGKILL. */
+/** DEFAULT_STOP_GRACE_MS is how long a container gets between its stop signal and SIGKILL (template: stopGracePeriodSeconds). */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
-/** DEFAULT_EXIT_POLL_MS is how often running containers are checked for exits. */
-export const DEFAULT_EXIT_POLL_MS = 500;
+/**
+ * DEFAULT_RESYNC_MS is the backstop behind pushed exits: how often every running task's
+ * container state is read anyway. Exits arrive by push; this only bounds how long a lost one
+ * (a runtime without wait, a shim that stopped answering) can go unnoticed.
+ */
+export const DEFAULT_RESYNC_MS = 30_000;
 /** SYNC_RETRY_MS is the delay before retrying a sync that failed unexpectedly. */
 export const SYNC_RETRY_MS = 2_000;
 /** ReconcilerOptions wires the reconciler to the runtime, the image store and the session. */
@@ -33,8 +38,10 @@ export interface ReconcilerOptions {
   /** report receives every status change, in order per task. */
   report: (status: TaskStatusView) => void;
   log?: Logger;
+  /** stopGraceMs is the grace of a container whose task set no stopGracePeriodSeconds. */
   stopGraceMs?: number;
-  exitPollMs?: number;
+  /** resyncMs overrides DEFAULT_RESYNC_MS (tests with a runtime that cannot push exits). */
+  resyncMs?: number;
   /** pullBackoffInitialMs / pullBackoffMaxMs override the pull retry schedule (tests). */
   pullBackoffInitialMs?: number;
   pullBackoffMaxMs?: number;
@@ -65,6 +72,8 @@ interface TaskRecord {
   lastExitCode?: number;
   /** health probes the running container (issue 5). */
   health: ContainerHealth;
+  /** watching is the pid of the container whose pushed exit this record waits for. */
+  watching?: number;
 }
 
 /** Reconciler converges local containers onto the desired tasks and reports their status. */
@@ -73,21 +82,22 @@ export class Reconciler {
   private readonly queue: SerialQueue;
   private readonly log: Logger;
   private readonly stopGraceMs: number;
-  private readonly exitPollMs: number;
-  private poller?: NodeJS.Timeout;
-  private polling = false;
+  private readonly resyncMs: number;
+  private resyncTimer?: NodeJS.Timeout;
+  private resyncing = false;
   private closed = false;
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.log = opts.log ?? silentLogger;
     this.stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
-    this.exitPollMs = opts.exitPollMs ?? DEFAULT_EXIT_POLL_MS;
+    this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
     this.queue = new SerialQueue((id) => this.sync(id), this.log, SYNC_RETRY_MS);
   }
 
   /**
-   * start re-adopts berth's containers from the runtime and starts the exit poller. Nothing is
-   * stopped until the first desired set arrives: before that, the agent cannot know what is unwanted.
+   * start re-adopts berth's containers from the runtime (waiting for the exits of the running
+   * ones, through their shims) and starts the resync backstop. Nothing is stopped until the first
+   * desired set arrives: before that, the agent cannot know what is unwanted.
    */
   async start(): Promise<void> {
     const states = await this.opts.runtime.list();
@@ -111,8 +121,8 @@ export class Reconciler {
       }
       this.log.info('re-adopted container', { id: state.id, status: state.status });
     }
-    this.poller = setInterval(() => void this.pollExits(), this.exitPollMs);
-    this.poller.unref();
+    this.resyncTimer = setInterval(() => void this.resync(), this.resyncMs);
+    this.resyncTimer.unref();
   }
 
   /** setDesired replaces the desired task set (the complete set for this node). */
@@ -150,10 +160,10 @@ export class Reconciler {
     await this.queue.idle();
   }
 
-  /** close stops polling and waits for in-flight work; containers keep running. */
+  /** close stops the resync and waits for in-flight work; containers keep running. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.poller) clearInterval(this.poller);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
     for (const rec of this.records.values()) {
       rec.pull.reset();
       rec.restart.clear();
@@ -215,7 +225,9 @@ export class Reconciler {
     }
     if (state && state.status === 'running' && rec.health.isUnhealthy(state.pid)) {
       this.log.warn('container unhealthy; stopping it', { id: rec.id, task: desired.name, probe: rec.health.unhealthy });
-      state = (await this.opts.runtime.stop(state.id, this.opts.unhealthyStopGraceMs ?? UNHEALTHY_STOP_GRACE_MS)) ?? state;
+      const stop = stopSettings(state.labels);
+      const graceMs = Math.min(this.opts.unhealthyStopGraceMs ?? UNHEALTHY_STOP_GRACE_MS, stop.graceMs ?? this.stopGraceMs);
+      state = (await this.opts.runtime.stop(state.id, graceMs, stop.signal)) ?? state;
     }
     if (state) {
       if (state.status === 'exited' && await this.restartIfWanted(rec, state, desired)) return;
@@ -294,6 +306,7 @@ export class Reconciler {
     const digest = state.labels[LABEL_IMAGE_DIGEST];
     const base = { containerId: state.id, pid: state.pid, startedAt: state.startedAt, ...(digest ? { imageDigest: digest } : {}) };
     if (state.status === 'running') {
+      this.watchExit(rec, state);
       rec.health.watch(rec.id, rec.desired?.template?.health, state);
       // A restarted container keeps the last run's exit code in status (Kubernetes' lastState).
       const last = rec.lastExitCode !== undefined ? { exitCode: rec.lastExitCode } : {};
@@ -390,12 +403,34 @@ export class Reconciler {
     };
   }
 
-  /** destroy stops (SIGTERM, then SIGKILL after the grace period) and removes a container. */
+  /**
+   * watchExit waits, once per container, for the exit its shim pushes, and then kicks a sync,
+   * which reads the state like every sync: the event says when to look, not what happened.
+   */
+  private watchExit(rec: TaskRecord, state: ContainerState): void {
+    const runtime = this.opts.runtime;
+    if (!runtime.wait || rec.watching === state.pid) return;
+    const pid = state.pid;
+    rec.watching = pid;
+    runtime.wait(state.id).then(() => {
+      if (rec.watching === pid) rec.watching = undefined;
+      if (!this.closed) this.kick(rec.id);
+    }, (err: unknown) => {
+      // Not armed again for this container (that could spin): the resync notices its exit.
+      this.log.warn('cannot wait for the container exit; the resync will notice it', { id: state.id, error: messageOf(err) });
+    });
+  }
+
+  /** destroy stops (the stop signal, then SIGKILL after the grace period) and removes a container. */
   private async destroy(state: ContainerState): Promise<ContainerState> {
     let last = state;
     if (state.status === 'running') {
-      this.log.info('stopping container', { id: state.id, graceMs: this.stopGraceMs });
-      last = (await this.opts.runtime.stop(state.id, this.stopGraceMs)) ?? state;
+      const stop = stopSettings(state.labels);
+      const graceMs = stop.graceMs ?? this.stopGraceMs;
+      this.log.info('stopping container', { id: state.id, signal: stop.signal, graceMs });
+      last = (await this.opts.runtime.stop(state.id, graceMs, stop.signal)) ?? state;
+      // exitSignal 9 after a softer stop signal: the grace ran out and SIGKILL was needed.
+      this.log.info('container stopped', { id: state.id, exitCode: last.exitCode, exitSignal: last.signal });
     }
     await this.opts.runtime.remove(state.id);
     await this.opts.network?.detach(state.id).catch((err: unknown) => this.log.warn('network detach failed', { id: state.id, error: messageOf(err) }));
@@ -419,9 +454,10 @@ export class Reconciler {
     this.opts.report({ ...status });
   }
 
-  private async pollExits(): Promise<void> {
-    if (this.polling || this.closed) return;
-    this.polling = true;
+  /** resync kicks every running task whose container is no longer running (the backstop, see DEFAULT_RESYNC_MS). */
+  private async resync(): Promise<void> {
+    if (this.resyncing || this.closed) return;
+    this.resyncing = true;
     try {
       for (const rec of [...this.records.values()]) {
         if (this.queue.busy(rec.id) || rec.status?.phase !== 'running') continue;
@@ -429,13 +465,13 @@ export class Reconciler {
         try {
           state = await this.opts.runtime.state(rec.id);
         } catch (err) {
-          this.log.warn('state poll failed', { id: rec.id, error: messageOf(err) });
+          this.log.warn('state resync failed', { id: rec.id, error: messageOf(err) });
           continue; // a failed read says nothing about the container; try again next round
         }
         if (!state || state.status !== 'running') this.kick(rec.id);
       }
     } finally {
-      this.polling = false;
+      this.resyncing = false;
     }
   }
 }

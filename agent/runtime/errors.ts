@@ -2,15 +2,16 @@
  * The runtime's error catalogue. Native failures are translated once, here, into a RuntimeError
  * that keeps the native error as `cause` and its errno, step and path as fields.
  *
- * | code                             | when                                                         |
- * |----------------------------------|--------------------------------------------------------------|
- * | BERTH_ERR_RUNTIME_INVALID_SPEC   | the ContainerSpec is malformed (bad id, empty args, ...)     |
- * | BERTH_ERR_RUNTIME_EXISTS         | run() for an id that already has a state dir                 |
- * | BERTH_ERR_RUNTIME_START          | the shim or the container init failed (errno, step, path)    |
- * | BERTH_ERR_RUNTIME_RUNNING        | remove() of a container that is still running               |
- * | BERTH_ERR_RUNTIME_NATIVE_MISSING | the addon or the shim binary is not built                    |
- * | BERTH_ERR_RUNTIME_NOT_RUNNING    | exec() into a container that is not (or no longer) running   |
- * | BERTH_ERR_RUNTIME_EXEC           | exec() could not join the container or set up the command    |
+ * | code                               | when                                                         |
+ * |------------------------------------|--------------------------------------------------------------|
+ * | BERTH_ERR_RUNTIME_INVALID_SPEC     | the ContainerSpec is malformed (bad id, empty args, ...)     |
+ * | BERTH_ERR_RUNTIME_EXISTS           | run() for an id that already has a state dir                 |
+ * | BERTH_ERR_RUNTIME_START            | the shim or the container init failed (errno, step, path)    |
+ * | BERTH_ERR_RUNTIME_RUNNING          | remove() of a container that is still running                |
+ * | BERTH_ERR_RUNTIME_NATIVE_MISSING   | the addon or the shim binary is not built                    |
+ * | BERTH_ERR_RUNTIME_NOT_RUNNING      | exec() or kill() of a container that is no longer running    |
+ * | BERTH_ERR_RUNTIME_EXEC             | exec() could not join the container or set up the command    |
+ * | BERTH_ERR_RUNTIME_SHIM_UNREACHABLE | a running container's shim does not answer on shim.sock      |
  */
 
 /** RuntimeErrorCode lists every code the runtime raises. */
@@ -21,7 +22,8 @@ export type RuntimeErrorCode =
   | 'BERTH_ERR_RUNTIME_RUNNING'
   | 'BERTH_ERR_RUNTIME_NATIVE_MISSING'
   | 'BERTH_ERR_RUNTIME_NOT_RUNNING'
-  | 'BERTH_ERR_RUNTIME_EXEC';
+  | 'BERTH_ERR_RUNTIME_EXEC'
+  | 'BERTH_ERR_RUNTIME_SHIM_UNREACHABLE';
 
 /** NativeErrorFields are what the native core attaches to a failure. */
 export interface NativeErrorFields {

@@ -2,28 +2,30 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import { detectCgroupVersion, DEFAULT_CGROUP_ROOT, removeCgroupDirs, type CgroupReader, type CgroupVersion } from './cgroup.js';
 import { CgroupV1Reader } from './cgroup-v1.js';
 import { CgroupV2Reader } from './cgroup-v2.js';
 import { fromNative, RuntimeError } from './errors.js';
-import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, Runtime } from './runtime.js';
+import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, Runtime, SignalLike } from './runtime.js';
 import { encodeExecRequest, EXEC_DEADLINE_SLACK_MS, fromNativeExec, toExecResult, validateExecRequest, type NativeExecResult } from './native-exec.js';
 import { findHalfMade } from './native-sweep.js';
 import { encodeShimSpec } from './shim-spec.js';
-import { processAlive } from '../../common/process.js';
+import { SHIM_SOCKET, ShimChannel } from './shim-channel.js';
+import { signalNumber } from './signals.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 
 /** NativeRuntimeOptions configure where containers live and which cgroup they hang under. */
 export interface NativeRuntimeOptions {
-  /** stateDir holds `containers/<id>/` (spec.json, pid, shim.pid, exit, container.log, upper, work). */
+  /** stateDir holds `containers/<id>/` (spec.json, pid, shim.pid, shim.sock, exit, container.log, upper, work). */
   stateDir: string;
   /** cgroupParent is relative to the cgroup root, e.g. `berth` or `berth/<node>`. */
   cgroupParent?: string;
   /** shimPath defaults to the built `native/build/Release/berth-shim`. */
   shimPath?: string;
+  /** initPath defaults to the built `native/build/Release/berth-init` (for specs with init). */
+  initPath?: string;
   /** cgroupRoot defaults to $BERTH_CGROUP_ROOT or /sys/fs/cgroup. */
   cgroupRoot?: string;
   /** cgroupVersion forces a backend instead of detecting it from cgroupRoot. */
@@ -36,10 +38,12 @@ export interface NativeRuntimeOptions {
 
 /** DEFAULT_LOG_MAX_BYTES caps one generation of a container's log. */
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
-/** EXIT_POLL_MS is how often stop() looks for the shim's exit file. */
-const EXIT_POLL_MS = 10;
-/** KILL_WAIT_MS bounds the wait for the exit file after SIGKILL. */
+/** KILL_WAIT_MS bounds the wait for the pushed exit after SIGKILL. */
 const KILL_WAIT_MS = 10_000;
+/** SIGKILL is the signal a stop escalates to once its grace has passed. */
+const SIGKILL = 9;
+/** WAIT_RECONNECTS bounds how often wait() connects again to a shim that dropped it without an exit. */
+const WAIT_RECONNECTS = 3;
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 interface NativeAddon {
@@ -94,13 +98,21 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-
-function signal(pid: number, sig: NodeJS.Signals): void {
+/** settlesWithin resolves true if p settles within ms (the timer is cleared either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), Math.max(0, ms)); });
   try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+function toSignal(id: string, sig: SignalLike): number {
+  const n = signalNumber(sig);
+  if (n === undefined) throw new RuntimeError('BERTH_ERR_RUNTIME_INVALID_SPEC', `container ${id}: unknown signal ${JSON.stringify(sig)}`);
+  return n;
 }
 
 function validate(spec: ContainerSpec): void {
@@ -114,13 +126,19 @@ function validate(spec: ContainerSpec): void {
   if (!spec.cwd.startsWith('/')) bad('cwd', 'must be absolute');
 }
 
-/** NativeRuntime runs containers through the berth-shim, one shim per container. */
+/**
+ * NativeRuntime runs containers through the berth-shim, one shim per container. Signals and exits
+ * go through each shim's control channel (shim-channel.ts); this class never signals a PID.
+ */
 export class NativeRuntime implements Runtime {
   readonly cgroupVersion: CgroupVersion;
   private readonly containersDir: string;
   private readonly cgroupParent: string;
   private readonly cgroupRoot: string;
   private readonly shimPath: string;
+  private readonly initPath: string;
+  /** channels holds one connection per container whose shim someone waits on or signals. */
+  private readonly channels = new Map<string, Promise<ShimChannel | undefined>>();
   private readonly logMaxBytes: number;
   private readonly cgroups: CgroupReader;
   private readonly log: Logger;
@@ -131,6 +149,7 @@ export class NativeRuntime implements Runtime {
     this.cgroupParent = options.cgroupParent ?? 'berth';
     this.cgroupRoot = options.cgroupRoot ?? (process.env.BERTH_CGROUP_ROOT || DEFAULT_CGROUP_ROOT);
     this.shimPath = options.shimPath ?? join(nativeBuildDir(), 'berth-shim');
+    this.initPath = options.initPath ?? join(nativeBuildDir(), 'berth-init');
     this.logMaxBytes = options.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES;
     this.cgroupVersion = options.cgroupVersion ?? detectCgroupVersion(this.cgroupRoot);
     this.cgroups = createCgroupReader(this.cgroupVersion, this.cgroupRoot);
@@ -157,7 +176,10 @@ export class NativeRuntime implements Runtime {
       cgroupRoot: this.cgroupRoot,
       cgroupVersion: this.cgroupVersion,
       logMaxBytes: this.logMaxBytes,
+      initPath: this.initPath,
     });
+    // A channel to an earlier container of the same id (a restart) must not be mistaken for this one's.
+    this.forget(spec.id);
     let started: { pid: number; shimPid: number };
     try {
       started = await native.spawnShim(this.shimPath, dir, text);
@@ -229,15 +251,46 @@ export class NativeRuntime implements Runtime {
     return states.filter((s): s is ContainerState => s !== undefined);
   }
 
-  async stop(id: string, graceMs: number): Promise<ContainerState | undefined> {
+  async stop(id: string, graceMs: number, signal: SignalLike = 'SIGTERM'): Promise<ContainerState | undefined> {
+    const first = toSignal(id, signal);
     const st = await this.state(id);
     if (!st || st.status !== 'running') return st;
-    signal(st.pid, 'SIGTERM');
-    if (!(await this.waitForExit(id, st.shimPid, graceMs))) {
-      signal(st.pid, 'SIGKILL');
-      await this.waitForExit(id, st.shimPid, KILL_WAIT_MS);
+    const ch = await this.channel(id);
+    if (!ch) return this.withoutShim(id);
+    const exited = ch.wait();
+    // 'exited': the init is already gone, and the record follows once the logs are drained.
+    const sent = await ch.kill(first);
+    if (!(await settlesWithin(exited, sent === 'exited' ? KILL_WAIT_MS : graceMs))) {
+      await ch.kill(SIGKILL);
+      await settlesWithin(exited, KILL_WAIT_MS);
     }
     return this.state(id);
+  }
+
+  async kill(id: string, signal: SignalLike): Promise<void> {
+    const sig = toSignal(id, signal);
+    const ch = await this.channel(id);
+    if (!ch) await this.withoutShim(id);
+    if (!ch || (await ch.kill(sig)) === 'exited') {
+      throw new RuntimeError('BERTH_ERR_RUNTIME_NOT_RUNNING', `container ${id} is not running`);
+    }
+  }
+
+  async wait(id: string): Promise<ContainerState | undefined> {
+    // A connection lost while the shim lives on (a request timed out) is opened again, a few times.
+    for (let attempt = 0; attempt < WAIT_RECONNECTS; attempt++) {
+      const st = await this.state(id);
+      if (!st || st.status !== 'running') return st;
+      const ch = await this.channel(id);
+      if (!ch) return this.withoutShim(id);
+      await ch.wait();
+    }
+    // The shim writes the exit record before it pushes the exit, so the state now has it.
+    const st = await this.state(id);
+    if (st?.status === 'running') {
+      throw new RuntimeError('BERTH_ERR_RUNTIME_SHIM_UNREACHABLE', `container ${id}: lost the connection to its shim ${WAIT_RECONNECTS} times`);
+    }
+    return st;
   }
 
   async remove(id: string): Promise<void> {
@@ -246,6 +299,7 @@ export class NativeRuntime implements Runtime {
     if (st?.status === 'running') {
       throw new RuntimeError('BERTH_ERR_RUNTIME_RUNNING', `container ${id} is running; stop it first`);
     }
+    this.forget(id);
     const stored = await readText(join(dir, 'spec.json'));
     const parent = stored ? (JSON.parse(stored) as StoredSpec).cgroupParent : this.cgroupParent;
     await removeCgroupDirs(this.cgroups.dirs(`${parent}/${id}`));
@@ -288,21 +342,50 @@ export class NativeRuntime implements Runtime {
     return join(this.containersDir, id);
   }
 
-  private async shimAlive(shimPid: number, dir: string): Promise<boolean> {
-    if (!processAlive(shimPid)) return false;
-    // Guard against PID reuse: the live process must be this container's shim.
-    const cmdline = await readText(`/proc/${shimPid}/cmdline`).catch(() => undefined);
-    return cmdline !== undefined && cmdline.includes('berth-shim') && cmdline.includes(dir);
+  /**
+   * channel returns the connection to id's shim, opening it once; undefined when no shim listens
+   * (it has exited). A closed connection is dropped, so the next call connects afresh.
+   */
+  private channel(id: string): Promise<ShimChannel | undefined> {
+    const known = this.channels.get(id);
+    if (known) return known;
+    const opening: Promise<ShimChannel | undefined> = ShimChannel.open(this.dir(id)).then((ch) => {
+      if (!ch) this.channels.delete(id);
+      else void ch.closed.then(() => { if (this.channels.get(id) === opening) this.channels.delete(id); });
+      return ch;
+    }, (err: unknown) => {
+      this.channels.delete(id);
+      throw err;
+    });
+    this.channels.set(id, opening);
+    return opening;
   }
 
-  /** waitForExit resolves true once the exit record exists or the shim is gone (no record will come). */
-  private async waitForExit(id: string, shimPid: number, timeoutMs: number): Promise<boolean> {
-    const exitPath = join(this.dir(id), 'exit');
-    const deadline = Date.now() + Math.max(0, timeoutMs);
-    for (;;) {
-      if (existsSync(exitPath) || !processAlive(shimPid)) return true;
-      if (Date.now() >= deadline) return false;
-      await sleep(EXIT_POLL_MS);
-    }
+  /** forget drops the connection to id's shim, if any. */
+  private forget(id: string): void {
+    const known = this.channels.get(id);
+    this.channels.delete(id);
+    void known?.then((ch) => ch?.close(), () => undefined);
+  }
+
+  /**
+   * withoutShim answers for a container whose shim does not listen: a shim that is gone leaves
+   * the exit record (or nothing, if it was killed), and its container died with it. A shim that
+   * still runs without a socket is not one this runtime can talk to; its container's PID is never
+   * signalled instead, since by now it may name another process.
+   */
+  private async withoutShim(id: string): Promise<ContainerState | undefined> {
+    const st = await this.state(id);
+    if (st?.status !== 'running') return st;
+    throw new RuntimeError('BERTH_ERR_RUNTIME_SHIM_UNREACHABLE',
+      `container ${id}: its shim (pid ${st.shimPid}) does not answer on ${join(this.dir(id), SHIM_SOCKET)}; refusing to signal pid ${st.pid} directly`);
+  }
+
+  /** shimAlive tells whether shimPid is still this container's shim (read from /proc, no signal). */
+  private async shimAlive(shimPid: number, dir: string): Promise<boolean> {
+    // A gone process has no cmdline and a zombie an empty one; a reused PID (or an exec helper,
+    // `berth-shim --exec DIR PID`) has another.
+    const argv = (await readText(`/proc/${shimPid}/cmdline`).catch(() => undefined))?.split('\0') ?? [];
+    return (argv[0] ?? '').endsWith('berth-shim') && argv[1] === dir;
   }
 }

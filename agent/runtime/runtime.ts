@@ -2,6 +2,9 @@
  * The agent's view of the native core. `agent/runtime` is the only module that reaches
  * `native/`; everything else in the agent programs against this interface.
  */
+import type { SignalLike } from './signals.js';
+
+export type { SignalLike } from './signals.js';
 
 /** ContainerLimits are applied through the container's cgroup; absent or 0 means unlimited. */
 export interface ContainerLimits {
@@ -41,6 +44,11 @@ export interface ContainerSpec {
   /** etcHosts / resolvConf replace the generated /etc/hosts and the host's /etc/resolv.conf. */
   etcHosts?: string;
   resolvConf?: string;
+  /**
+   * init runs berth-init as PID 1 with args as its child: it forwards signals and reaps orphans
+   * (Docker's --init). Default false here, as in `docker run`; task templates default it on.
+   */
+  init?: boolean;
 }
 
 /** ContainerSecurity is the per-container privilege setting; absent fields keep the defaults. */
@@ -148,8 +156,21 @@ export interface Runtime {
   state(id: string): Promise<ContainerState | undefined>;
   /** list returns every container in the state dir, running or exited (for re-adoption). */
   list(): Promise<ContainerState[]>;
-  /** stop sends SIGTERM, then SIGKILL after graceMs, and resolves with the exited state. */
-  stop(id: string, graceMs: number): Promise<ContainerState | undefined>;
+  /**
+   * stop sends signal (default SIGTERM) to the container through its shim, SIGKILL after graceMs,
+   * and resolves with the exited state (its `signal` tells whether the SIGKILL was needed).
+   */
+  stop(id: string, graceMs: number, signal?: SignalLike): Promise<ContainerState | undefined>;
+  /**
+   * kill sends one signal to the container's init through its shim, never to a PID; it rejects
+   * with BERTH_ERR_RUNTIME_NOT_RUNNING once the container has exited.
+   */
+  kill?(id: string, signal: SignalLike): Promise<void>;
+  /**
+   * wait resolves with the container's state once it is no longer running. The exit is pushed
+   * by the container's shim, not polled; it works for containers of an earlier agent too.
+   */
+  wait?(id: string): Promise<ContainerState | undefined>;
   /** remove deletes an exited container's cgroup, upper dir, state dir (and log unless keepLog). */
   remove(id: string): Promise<void>;
   /** stats returns undefined when the container is not running. */

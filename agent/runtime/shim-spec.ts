@@ -6,6 +6,8 @@ export interface ShimSpecOptions {
   cgroupRoot: string;
   cgroupVersion: 'v1' | 'v2';
   logMaxBytes: number;
+  /** initPath is the host path of berth-init, bound into the container when spec.init is set. */
+  initPath?: string;
 }
 
 function escape(value: string): string {
@@ -58,5 +60,9 @@ export function encodeShimSpec(spec: ContainerSpec, opts: ShimSpecOptions): stri
     `cgroupVersion=${opts.cgroupVersion}`,
     `logMaxBytes=${opts.logMaxBytes}`,
   );
+  if (spec.init) {
+    if (!opts.initPath) throw new Error('encodeShimSpec: spec.init needs opts.initPath');
+    lines.push(`init=${escape(opts.initPath)}`);
+  }
   return lines.join('\n') + '\n';
 }

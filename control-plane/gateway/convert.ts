@@ -27,6 +27,9 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
     restart: t.restart && {
       policy: t.restart.policy, backoffSeconds: t.restart.backoffSeconds ?? 0, maxBackoffSeconds: t.restart.maxBackoffSeconds ?? 0,
     },
+    stopSignal: t.stopSignal,
+    stopGracePeriodSeconds: t.stopGracePeriodSeconds,
+    init: t.init,
   };
 }
 

@@ -77,6 +77,10 @@ const template = {
       },
     },
     pullPolicy: { enum: ['always', 'if-not-present', 'never'] },
+    // Applied by the agent when it stops a task (agent/reconciler.ts); stopSignal names are checked in validation.ts.
+    stopSignal: { type: ['string', 'integer'] },
+    stopGracePeriodSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+    init: { type: 'boolean' },
   },
 } as const;
 

@@ -9,6 +9,7 @@ import { parseConstraint, isSpreadAttribute } from './constraints.js';
 import { checkImage } from './image.js';
 import { checkDnsLabel, checkLabel, MAX_SERVICE_NAME_LENGTH } from './names.js';
 import { parseCpu, parseMemory } from './quantity.js';
+import { canonicalSignal } from './signals.js';
 import type { ContainerTemplate, NamespaceSpec, ServiceSpec } from './types.js';
 
 /** SchemaErrorLike is the part of an ajv ErrorObject the formatter reads. */
@@ -112,7 +113,12 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
       }
     }
   }
+  const stopSignal = t.stopSignal === undefined ? undefined : canonicalSignal(t.stopSignal);
+  if (t.stopSignal !== undefined && stopSignal === undefined) {
+    return invalid(`${f}.stopSignal`, `unknown signal ${JSON.stringify(t.stopSignal)} (a name such as SIGTERM, TERM or SIGQUIT, or a number 1-31)`);
+  }
   const out: ContainerTemplate = structuredClone(t);
+  if (stopSignal !== undefined) out.stopSignal = stopSignal;
   if (t.resources) {
     const r = t.resources as Record<string, unknown>;
     const res: ContainerTemplate['resources'] = {};

@@ -3,8 +3,9 @@
  * embedded etcd on its own ports) and a real agent process. The agent joins once with a join
  * token and keeps its key and certificate in <state-dir>/pki; the restarted agent comes back on
  * that certificate alone. Containers outlive the agent, the next agent re-adopts them without
- * starting new ones, exit codes are collected afterwards, a half-made container left by a crash
- * is swept at start, and `berth exec` works end to end.
+ * starting new ones, exit codes are collected afterwards (pushed by the shims), a half-made
+ * container left by a crash is swept at start, `berth exec` works end to end, and the new agent
+ * stops the containers through their shims.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -220,15 +221,50 @@ describe('agent kill -9 and restart with 20 running containers', { skip: !canRun
 
   it('collects exit code 137 for containers SIGKILLed after the re-adoption', async () => {
     const victims = [...before20].slice(0, KILLED);
-    for (const [, pid] of victims) process.kill(pid, 'SIGKILL');
-    for (const [name] of victims) {
-      const t = await waitFor(async () => (await tasks()).find((x) => x.metadata.name === name && x.status.phase === 'failed'),
-        STEP_LIMIT_MS, () => `task ${name} reported failed`, 500);
-      assert.equal(t.status.exitCode, 137, `task ${name}: exit code of a SIGKILLed container`);
+    // The shims push exits at once and the control plane replaces a failed task within seconds,
+    // so `failed` is a short-lived state: watch the task stream instead of polling for it.
+    const watch = spawn(process.execPath, [join(REPO_ROOT, 'dist/control-plane/cli/main.js'), 'get', 'tasks', '--service', SERVICE,
+      '-w', '-o', 'json', '--timeout', String(STEP_LIMIT_MS / 1000)], { env: cliEnv(cp.apiUrl), stdio: ['ignore', 'pipe', 'ignore'] });
+    const seen = new Map<string, Task>();
+    let lines = 0;
+    let rest = '';
+    watch.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      rest += chunk;
+      for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        if (line.trim() === '') continue;
+        lines++;
+        const t = (JSON.parse(line) as { object: Task }).object;
+        if (t.status.phase === 'failed') seen.set(t.metadata.name, t);
+      }
+    });
+    try {
+      // The stream starts with every current task (ADDED); from then on no change is missed.
+      await waitFor(async () => (lines >= REPLICAS ? true : undefined), STEP_LIMIT_MS, () => `the task watch listed the tasks; saw ${lines} lines`);
+      for (const [, pid] of victims) process.kill(pid, 'SIGKILL');
+      await waitFor(async () => (victims.every(([name]) => seen.get(name)?.status.replaceAfter) ? true : undefined), STEP_LIMIT_MS,
+        () => `every victim reported failed and held for replacement; saw ${JSON.stringify([...seen.keys()])}`);
+    } finally {
+      watch.kill('SIGTERM');
     }
-    const notExec = await berth(cp.apiUrl, ['exec', victims[0]![0], '--', 'true']);
+    for (const [name] of victims) assert.equal(seen.get(name)!.status.exitCode, 137, `task ${name}: exit code of a SIGKILLed container`);
+    // The victim held longest before its replacement still exists: exec there says why it cannot run.
+    const [held] = victims.map(([name]) => seen.get(name)!).sort((a, b) => Date.parse(b.status.replaceAfter!) - Date.parse(a.status.replaceAfter!));
+    const notExec = await berth(cp.apiUrl, ['exec', held!.metadata.name, '--', 'true']);
     assert.equal(notExec.code, 1);
     assert.match(notExec.stderr, /not running/);
     for (const [name, pid] of [...before20].slice(KILLED)) assert.ok(pidAlive(pid), `task ${name} still runs`);
+  });
+
+  it('stops the re-adopted containers through their shims: each init forwards SIGTERM, no SIGKILL needed', async () => {
+    const deleted = await berth(cp.apiUrl, ['delete', 'service', SERVICE]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    await waitFor(async () => ((await containerDirs()).length === 0 ? true : undefined), STEP_LIMIT_MS,
+      () => 'the restarted agent stops and removes every container of the deleted service');
+    // One line per container the agent stopped; exitSignal 9 would mean the grace ran out.
+    const stopped = (await readFile(agentLog, 'utf8')).split('\n').filter((l) => / container stopped /.test(l));
+    assert.ok(stopped.length >= REPLICAS - KILLED, `the ${REPLICAS - KILLED} surviving containers were stopped, saw ${stopped.length} stops`);
+    for (const line of stopped) assert.match(line, /exitCode=143 exitSignal=15$/, `stopped by the forwarded SIGTERM: ${line}`);
   });
 });

@@ -208,6 +208,11 @@ test('the gateway sends health and restart to the agent and stores ready only fo
   assert.deepEqual(tpl.health, { probe: { $case: 'http', value: { path: '/h', port: 8080 } }, intervalSeconds: 2, timeoutSeconds: 0, failureThreshold: 0, initialDelaySeconds: 0, successThreshold: 0 });
   assert.deepEqual(tpl.restart, { policy: 'on-failure', backoffSeconds: 3, maxBackoffSeconds: 0 });
   assert.deepEqual([toProtoTemplate({ image: 'x' }).health, toProtoTemplate({ image: 'x' }).restart], [undefined, undefined]);
+  // Stop settings reach the agent, including the values that are falsy on purpose (no grace, no init).
+  const stop = toProtoTemplate({ image: 'x', stopSignal: 'SIGUSR1', stopGracePeriodSeconds: 0, init: false });
+  assert.deepEqual([stop.stopSignal, stop.stopGracePeriodSeconds, stop.init], ['SIGUSR1', 0, false]);
+  const defaults = toProtoTemplate({ image: 'x' });
+  assert.deepEqual([defaults.stopSignal, defaults.stopGracePeriodSeconds, defaults.init], [undefined, undefined, undefined]);
   const wire = {
     namespace: 'default', name: 't', uid: 'u', phase: 'running', containerId: 'c', pid: 1, ip: '', hasExitCode: true, exitCode: 1, reason: '', message: '',
     restarts: 2, startedAt: '', finishedAt: '', imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: true, lastProbe: 'http :8080/h: HTTP 200',

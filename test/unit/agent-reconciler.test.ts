@@ -63,7 +63,7 @@ function task(n: number, over: Partial<TaskAssignment> = {}): TaskAssignment {
 
 function harness(runtime = new FakeRuntime()) {
   const reports: TaskStatusView[] = [];
-  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
+  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, resyncMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
   after(() => r.close());
   const phases = (name: string) => reports.filter((s) => s.name === name).map((s) => s.phase);
   return { runtime, r, reports, phases };
@@ -171,7 +171,7 @@ test('the pull policy reaches the image store, progress is reported throttled, a
   };
   const runtime = new FakeRuntime();
   const reports: TaskStatusView[] = [];
-  const r = new Reconciler({ runtime, images: flaky, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
+  const r = new Reconciler({ runtime, images: flaky, report: (s) => reports.push(s), stopGraceMs: 10, resyncMs: 20, pullBackoffInitialMs: 20, pullBackoffMaxMs: 40 });
   after(() => r.close());
   await r.start();
   r.setDesired([task(1, { template: { ...task(1).template!, pullPolicy: 'always' } })]);

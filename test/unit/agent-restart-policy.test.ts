@@ -100,7 +100,7 @@ function task(policy: string): TaskAssignment {
 function harness() {
   const runtime = new FakeRuntime();
   const reports: TaskStatusView[] = [];
-  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, exitPollMs: 20 });
+  const r = new Reconciler({ runtime, images, report: (s) => reports.push(s), stopGraceMs: 10, resyncMs: 20 });
   after(() => r.close());
   return { runtime, r, reports };
 }

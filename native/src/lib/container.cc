@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -26,6 +27,7 @@
 
 #include "exec.h"
 #include "fsutil.h"
+#include "init.h"
 #include "mounts.h"
 #include "seccomp.h"
 #include "security.h"
@@ -113,13 +115,56 @@ void wait_for_start(int err_w, int fifo_fd, const Spec& spec) {
   ::close(fifo_fd);
 }
 
+// ChildFds are the child's ends of the pipes launch_container made.
+struct ChildFds {
+  int sync_r;    // the go byte (and, in a user namespace, "maps written")
+  int err_w;     // the failed step; EOF once the command runs
+  int out_w;     // stdout / stderr of the command
+  int errout_w;
+  int status_w;  // berth-init's status pipe; -1 without an init
+};
+
+// exec_init execs berth-init (already bound at INIT_PATH_IN_CONTAINER) with the spec's args,
+// handing it the error and status pipes at INIT_ERROR_FD and INIT_STATUS_FD, and reports its own
+// failure like any exec failure.
+[[noreturn]] void exec_init(const Spec& spec, const ChildFds& fds) {
+  Error e;
+  // Lift both out of the way first, so placing one cannot close the other; err_hi stays the
+  // error pipe (close-on-exec) whatever happens to the low numbers.
+  int err_hi = ::fcntl(fds.err_w, F_DUPFD_CLOEXEC, 10);
+  if (err_hi < 0) {
+    fail(&e, errno, "dup", "init pipes");
+    report_child_error(fds.err_w, e);
+  }
+  int status_hi = ::fcntl(fds.status_w, F_DUPFD_CLOEXEC, 10);
+  // dup2 clears close-on-exec on the new numbers: these two, and only these, cross the exec.
+  if (status_hi < 0 || ::dup2(err_hi, INIT_ERROR_FD) < 0 || ::dup2(status_hi, INIT_STATUS_FD) < 0) {
+    fail(&e, errno, "dup2", "init pipes");
+    report_child_error(err_hi, e);
+  }
+  std::vector<std::string> argv{INIT_PATH_IN_CONTAINER};
+  argv.insert(argv.end(), spec.args.begin(), spec.args.end());
+  execvp_env(argv, spec.env, &e);
+  report_child_error(err_hi, e);
+}
+
+// arm_parent_death asks the kernel to SIGKILL the init when the shim dies. It is set last,
+// because an identity change (setresuid) clears it, and the check after it closes the window
+// in which the shim could have died unnoticed: the shim holds the error pipe's read end until
+// the command runs, so a write end that polls POLLERR means the shim is gone.
+void arm_parent_death(int err_w) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct pollfd p = {err_w, POLLOUT, 0};
+  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) ::_exit(EXEC_FAILED_EXIT);
+}
+
 // child_main runs in the cloned init; it only returns through _exit. It builds the rootfs while
 // the shim creates the cgroup and moves it in (a v1 attach waits for an RCU grace period, so
 // overlapping the two hides most of it), and waits for the go byte only before what needs the
 // cgroup: the cgroup namespace and the exec.
-[[noreturn]] void child_main(const Spec& spec, const std::string& dir, int sync_r, int err_w,
-                             int out_w, int errout_w, const LaunchOptions& lopts,
-                             const Privileges& priv) {
+[[noreturn]] void child_main(const Spec& spec, const std::string& dir, const ChildFds& fds,
+                             const LaunchOptions& lopts, const Privileges& priv) {
+  const int sync_r = fds.sync_r, err_w = fds.err_w, out_w = fds.out_w, errout_w = fds.errout_w;
   Error e;
   // Until exec nobody, not even a process of the container, may open /proc/<init>/exe (the
   // shim's binary) or ptrace the init (CVE-2019-5736); execve makes a fresh image dumpable.
@@ -174,6 +219,8 @@ void wait_for_start(int err_w, int fifo_fd, const Spec& spec) {
       execvp_env(spec.args, spec.env, &e);
       report_after_start(spec, e);
     }
+    if (lopts.die_with_parent) arm_parent_death(err_w);
+    if (!spec.init.empty()) exec_init(spec, fds);
     rc = execvp_env(spec.args, spec.env, &e);
   }
   report_child_error(err_w, e);
@@ -200,6 +247,9 @@ int make_pipe(unique_fd* r, unique_fd* w, Error* e) {
 
 int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launched* out,
                      Error* e, const LaunchOptions& opts) {
+  // The gate hands "created" back before the exec, which an init would have to relay: not needed.
+  if (!spec.init.empty() && !opts.exec_fifo.empty())
+    return fail(e, EINVAL, "launch", "an init with a create/start gate");
   for (const char* sub : {"/upper", "/work", "/rootfs"}) {
     if (!spec.rootfs_dir.empty()) break;  // an OCI bundle brings its own rootfs directory
     std::string p = dir + sub;
@@ -213,25 +263,35 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
   if (spec.user_namespace) {
     if (int rc = prepare_userns_dirs(spec, dir, e); rc < 0) return rc;
   }
-  unique_fd out_r, out_w, err_r, err_w, sync_r, sync_w, fail_r, fail_w;
+  unique_fd out_r, out_w, err_r, err_w, sync_r, sync_w, fail_r, fail_w, status_r, status_w;
   if (int rc = make_pipe(&out_r, &out_w, e); rc < 0) return rc;
   if (int rc = make_pipe(&err_r, &err_w, e); rc < 0) return rc;
   if (int rc = make_pipe(&sync_r, &sync_w, e); rc < 0) return rc;
   if (int rc = make_pipe(&fail_r, &fail_w, e); rc < 0) return rc;
+  if (!spec.init.empty()) {
+    if (int rc = make_pipe(&status_r, &status_w, e); rc < 0) return rc;
+  }
 
   // A raw clone without CLONE_VM behaves like fork, so the child runs on a copy of this stack.
   int userns = spec.user_namespace ? CLONE_NEWUSER : 0;
   long pid = ::syscall(SYS_clone, clone_namespaces(spec) | userns | SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (pid < 0) return fail(e, errno, "clone", dir);
-  if (pid == 0) child_main(spec, dir, sync_r.get(), fail_w.get(), out_w.get(), err_w.get(), opts, priv);
+  if (pid == 0) {
+    child_main(spec, dir, {sync_r.get(), fail_w.get(), out_w.get(), err_w.get(), status_w.get()},
+               opts, priv);
+  }
 
   sync_r.reset();
   fail_w.reset();
   out_w.reset();
   err_w.reset();
+  status_w.reset();
+  // Opened while the child is ours and unreaped: the pidfd names this process and no other.
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
   // The child is already building its rootfs; the cgroup work below runs alongside it.
   Error cg_err;
-  int rc = start_init(spec, static_cast<pid_t>(pid), sync_w.get(), &cg_err);
+  int rc = pidfd.valid() ? 0 : fail(&cg_err, errno, "pidfd_open", dir);
+  if (rc == 0) rc = start_init(spec, static_cast<pid_t>(pid), sync_w.get(), &cg_err);
   if (rc == 0) rc = cg.create(spec, &cg_err);
   if (rc == 0) rc = cg.add_process(static_cast<pid_t>(pid), &cg_err);
   if (rc == 0) {
@@ -259,8 +319,10 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
     return parse_child_error(msg, e);
   }
   out->pid = static_cast<pid_t>(pid);
+  out->pidfd = std::move(pidfd);
   out->stdout_r = std::move(out_r);
   out->stderr_r = std::move(err_r);
+  out->init_status_r = std::move(status_r);
   return 0;
 }
 

@@ -29,8 +29,6 @@ namespace berth {
 
 namespace {
 
-constexpr const char* DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 // NAMESPACES lists what to join and in which order: the user namespace first (it grants the
 // capabilities the others need), the mount namespace last (it changes what /proc means).
 struct Namespace {
@@ -304,38 +302,6 @@ int exec_in_container(const Spec& container, pid_t init_pid, const ExecRequest& 
                 msg.substr(t2 + 1));
   }
   return rc;
-}
-
-int execvp_env(const std::vector<std::string>& args, const std::vector<std::string>& env,
-               Error* e) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const std::string& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
-  envp.push_back(nullptr);
-  const std::string& file = args[0];
-  if (file.find('/') != std::string::npos) {
-    ::execve(file.c_str(), argv.data(), envp.data());
-    return fail(e, errno, "exec", file);
-  }
-  std::string path = DEFAULT_PATH;
-  for (const std::string& kv : env) {
-    if (kv.compare(0, 5, "PATH=") == 0) path = kv.substr(5);
-  }
-  int err = ENOENT;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t colon = path.find(':', start);
-    if (colon == std::string::npos) colon = path.size();
-    std::string d = path.substr(start, colon - start);
-    std::string candidate = (d.empty() ? "." : d) + "/" + file;
-    ::execve(candidate.c_str(), argv.data(), envp.data());
-    // Keep looking past missing entries, but remember a real refusal (EACCES) to report it.
-    if (errno != ENOENT && errno != ENOTDIR) err = errno;
-    start = colon + 1;
-  }
-  return fail(e, err, "exec", file);
 }
 
 }  // namespace berth

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "error.h"
+#include "execvp.h"
 #include "spec.h"
 #include "unique_fd.h"
 
@@ -68,9 +69,5 @@ int join_namespaces(pid_t init_pid, Error* e);
 // The caller must be single-threaded (setns into pid/mount/user namespaces requires it).
 int exec_in_container(const Spec& container, pid_t init_pid, const ExecRequest& req,
                       ExecOutcome* out, Error* e);
-
-// execvp_env execs args with env, searching the PATH from env (not the caller's) when args[0]
-// has no '/'. It only returns on failure, with the most telling errno (EACCES over ENOENT).
-int execvp_env(const std::vector<std::string>& args, const std::vector<std::string>& env, Error* e);
 
 }  // namespace berth

@@ -167,6 +167,9 @@ int bind_files(const Spec& spec, const std::string& dir, Error* e) {
   for (const BindMount& m : spec.mounts) {
     if (int rc = bind_into_root(root.get(), m.source, m.target, m.readonly, e); rc < 0) return rc;
   }
+  // Read-only, as Docker binds docker-init: /proc/1/exe then leads to a read-only mount, so a
+  // container process can never open the host's binary for writing through it.
+  if (!spec.init.empty()) return bind_into_root(root.get(), spec.init, INIT_PATH_IN_CONTAINER, true, e);
   return 0;
 }
 

@@ -164,6 +164,7 @@ int parse_spec(const std::string& text, Spec* out, Error* e) {
     else if (key == "mount") ok = parse_mount(value, &out->mounts);
     else if (key == "hosts") out->hosts = value;
     else if (key == "resolvConf") out->resolv_conf = value;
+    else if (key == "init") ok = !value.empty() && value[0] == '/' && ((out->init = value), true);
     else ok = false;
     if (!ok) return fail(e, EINVAL, "parse spec", key);
   }

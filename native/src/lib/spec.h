@@ -59,7 +59,14 @@ struct Spec {
   std::vector<BindMount> mounts;
   std::string hosts;                  // /etc/hosts content; empty: localhost + hostname
   std::string resolv_conf;            // /etc/resolv.conf content; empty: the host's
+  // init is the host path of berth-init (absolute); non-empty: it is bound read-only at
+  // INIT_PATH_IN_CONTAINER and runs as PID 1 with args as its child (see init.h).
+  std::string init;
 };
+
+// INIT_PATH_IN_CONTAINER is where the init binary is bound (podman's place for catatonit): on the
+// container's own /dev tmpfs, so no image path is shadowed and a read-only rootfs does not matter.
+constexpr const char* INIT_PATH_IN_CONTAINER = "/dev/init";
 
 // WireField is one `key=value` line of the wire format, its value unescaped.
 struct WireField {

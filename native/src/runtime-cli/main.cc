@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,9 +194,11 @@ int create_container(const CreateFlags& f, bool gate, berth::RuntimeState* st,
   return 0;
 }
 
-pid_t forward_to = -1;
+// forward_pidfd is the running container's pidfd: a signal that arrives after the init was
+// reaped then reaches nobody, never a process that reused its PID.
+int forward_pidfd = -1;
 void forward_signal(int sig) {
-  if (forward_to > 0) ::kill(forward_to, sig);
+  if (forward_pidfd >= 0) ::syscall(SYS_pidfd_send_signal, forward_pidfd, sig, nullptr, 0);
 }
 
 int cmd_create(Args& a) {
@@ -213,7 +216,7 @@ int cmd_run(Args& a) {
   std::unique_ptr<berth::Cgroup> cg;
   if (int rc = create_container(f, false, &st, &run, &cg); rc != 0) return rc;
   if (f.detach) return 0;
-  forward_to = run.pid;
+  forward_pidfd = run.pidfd.get();
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::signal(sig, forward_signal);
   int status = 0;
   while (::waitpid(run.pid, &status, 0) < 0 && errno == EINTR) {
@@ -264,9 +267,10 @@ int cmd_kill(Args& a) {
   }
   berth::RuntimeState st;
   if (int rc = load(&st); rc != 0) return rc;
-  if (berth::container_status(g.root + "/" + g.id, st) == berth::OCI_STATUS_STOPPED)
-    return failed("container not running");
-  if (::kill(st.pid, sig) < 0) return failed(Error{errno, "kill", std::to_string(st.pid)});
+  Error e;
+  int rc = berth::signal_container(g.root + "/" + g.id, st, sig, &e);
+  if (rc == -ESRCH) return failed("container not running");
+  if (rc < 0) return failed(e);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,8 +128,20 @@ int open_exec_gate(const std::string& dir, const RuntimeState& st, Error* e) {
   return fail(e, ESRCH, "wait for init at exec fifo", fifo);
 }
 
+int signal_container(const std::string& dir, const RuntimeState& st, int sig, Error* e) {
+  std::string pid = std::to_string(st.pid);
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, st.pid, 0)));
+  if (!pidfd.valid()) return fail(e, errno, "pidfd_open", pid);
+  // The pidfd pins whichever process had the PID when it was opened; it is the container's only
+  // if that process is still the one recorded at create (a reuse changes the start time).
+  if (container_status(dir, st) == OCI_STATUS_STOPPED) return fail(e, ESRCH, "kill", pid);
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) < 0)
+    return fail(e, errno, "kill", pid);
+  return 0;
+}
+
 int kill_and_wait(const std::string& dir, const RuntimeState& st, Error* e) {
-  if (::kill(st.pid, SIGKILL) < 0 && errno != ESRCH) return fail(e, errno, "kill", std::to_string(st.pid));
+  if (int rc = signal_container(dir, st, SIGKILL, e); rc < 0 && rc != -ESRCH) return rc;
   for (int waited = 0; waited < KILL_WAIT_MS; waited += POLL_SLICE_MS) {
     if (container_status(dir, st) == OCI_STATUS_STOPPED) return 0;
     sleep_ms(POLL_SLICE_MS);

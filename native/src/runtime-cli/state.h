@@ -46,6 +46,11 @@ std::string container_status(const std::string& dir, const RuntimeState& st);
 // waits (bounded) for its byte and removes the fifo.
 int open_exec_gate(const std::string& dir, const RuntimeState& st, Error* e);
 
+// signal_container sends sig to the container's init through a pidfd that is checked, after it
+// was opened, to name the recorded process (its start time): a reused PID is never signalled.
+// -ESRCH when the container is not running.
+int signal_container(const std::string& dir, const RuntimeState& st, int sig, Error* e);
+
 // kill_and_wait SIGKILLs the init and waits, bounded, until it is gone or a zombie.
 int kill_and_wait(const std::string& dir, const RuntimeState& st, Error* e);
 

@@ -1,18 +1,22 @@
 // berth-shim: one small process per container. It is spawned by the addon with the spec on
 // stdin and a reply pipe on stdout, creates the cgroup and the container, answers
 // `ok <pid> <shimPid>` or `err\t<errno>\t<step>\t<path>`, then stays as the container's parent:
-// it pumps the logs, collects the exit status into `<dir>/exit` and removes the cgroup.
+// it pumps the logs, serves the control channel (`shim.sock`: kill and wait, see control.h),
+// collects the exit status into `<dir>/exit`, removes the cgroup and pushes the exit to waiters.
+// It is the only process that signals the container, through a pidfd; the container dies with
+// it (LaunchOptions::die_with_parent).
 //
 // `berth-shim --exec DIR PID` runs one command inside the running container instead (run_exec).
 //
-// Files in the container dir: spec (the shim wire format), pid, shim.pid, container.log(.1),
-// exit (JSON, written atomically).
+// Files in the container dir: spec (the shim wire format), pid, shim.pid, shim.sock,
+// container.log(.1), exit (JSON, written atomically).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,8 +27,10 @@
 
 #include "../lib/cgroup.h"
 #include "../lib/container.h"
+#include "../lib/control.h"
 #include "../lib/exec.h"
 #include "../lib/fsutil.h"
+#include "../lib/init.h"
 #include "../lib/logpump.h"
 #include "../lib/spec.h"
 
@@ -65,40 +71,64 @@ int read_spec(std::string* out, Error* e) {
   }
 }
 
-std::string exit_json(int status, bool oom) {
-  int code = 0;
-  int sig = 0;
-  if (WIFSIGNALED(status)) {
-    sig = WTERMSIG(status);
-    code = 128 + sig;
-  } else {
-    code = WEXITSTATUS(status);
-  }
-  return std::string("{\"exitCode\":") + std::to_string(code) + ",\"signal\":" +
-         std::to_string(sig) + ",\"oomKilled\":" + (oom ? "true" : "false") +
+std::string exit_json(const berth::ExitInfo& x) {
+  return std::string("{\"exitCode\":") + std::to_string(x.code) + ",\"signal\":" +
+         std::to_string(x.signal) + ",\"oomKilled\":" + (x.oom_killed ? "true" : "false") +
          ",\"finishedAt\":\"" + berth::rfc3339_nano() + "\"}\n";
 }
 
-// supervise pumps logs until the container has exited and its pipes are drained, and returns
-// the init's wait status.
-int supervise(pid_t child, berth::Launched& run, berth::LogPump& logs, int sigfd) {
+// InitTarget signals the container's init through the pidfd launch_container opened, and
+// refuses once the init is reaped: after that its PID may belong to anyone.
+class InitTarget : public berth::ControlTarget {
+ public:
+  explicit InitTarget(int pidfd) : pidfd_(pidfd) {}
+  int signal(int sig) override {
+    if (reaped_) return -ESRCH;
+    if (::syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) < 0) return -errno;
+    return 0;
+  }
+  void reaped() { reaped_ = true; }
+
+ private:
+  int pidfd_;
+  bool reaped_ = false;
+};
+
+// command_status is the status to record: with an init, the command's own (init.h), which the
+// init wrote just before exiting; otherwise, or when the init died without writing it (killed),
+// the init's.
+int command_status(int init_status, const berth::unique_fd& status_r) {
+  if (!status_r.valid()) return init_status;
+  char buf[32];
+  ssize_t n = ::read(status_r.get(), buf, sizeof buf);
+  int st = 0;
+  if (n > 0 && berth::parse_init_status(std::string(buf, static_cast<size_t>(n)), &st)) return st;
+  return init_status;
+}
+
+// supervise pumps logs and serves the control channel until the container has exited and its
+// pipes are drained, and returns the init's wait status.
+int supervise(berth::Launched& run, berth::LogPump& logs, int sigfd, berth::ControlServer& control,
+              InitTarget& target) {
   int status = 0;
   bool exited = false;
   berth::unique_fd* streams[2] = {&run.stdout_r, &run.stderr_r};
   std::vector<char> buf(READ_CHUNK_BYTES);
+  std::vector<struct pollfd> pfds;
   for (;;) {
-    struct pollfd pfds[3];
-    int n = 0;
-    pfds[n++] = {sigfd, POLLIN, 0};
+    pfds.clear();
+    pfds.push_back({sigfd, POLLIN, 0});
     int idx[2] = {-1, -1};
     for (int s = 0; s < 2; s++) {
       if (streams[s]->valid()) {
-        idx[s] = n;
-        pfds[n++] = {streams[s]->get(), POLLIN, 0};
+        idx[s] = static_cast<int>(pfds.size());
+        pfds.push_back({streams[s]->get(), POLLIN, 0});
       }
     }
     if (exited && idx[0] < 0 && idx[1] < 0) break;
-    int ready = ::poll(pfds, n, exited ? DRAIN_AFTER_EXIT_MS : -1);
+    size_t control_at = pfds.size();
+    control.add_poll_fds(&pfds);
+    int ready = ::poll(pfds.data(), pfds.size(), exited ? DRAIN_AFTER_EXIT_MS : -1);
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) break;
     if (pfds[0].revents & POLLIN) {
@@ -110,9 +140,10 @@ int supervise(pid_t child, berth::Launched& run, berth::LogPump& logs, int sigfd
         int st = 0;
         pid_t p = ::waitpid(-1, &st, WNOHANG);
         if (p <= 0) break;
-        if (p == child) {
+        if (p == run.pid) {
           status = st;
           exited = true;
+          target.reaped();
         }
       }
     }
@@ -127,9 +158,13 @@ int supervise(pid_t child, berth::Launched& run, berth::LogPump& logs, int sigfd
       }
       logs.feed(s, buf.data(), static_cast<size_t>(got), nullptr);
     }
+    control.handle(pfds.data() + control_at, pfds.size() - control_at, target);
   }
   for (int s = 0; s < 2; s++) logs.finish(s, nullptr);
-  if (!exited) ::waitpid(child, &status, 0);
+  if (!exited) {
+    ::waitpid(run.pid, &status, 0);
+    target.reaped();
+  }
   return status;
 }
 
@@ -171,30 +206,40 @@ int run_shim(const std::string& dir) {
   std::unique_ptr<berth::Cgroup> cg = berth::make_cgroup(spec);
   berth::LogPump logs(dir + "/container.log", spec.log_max_bytes);
   berth::Launched run;
+  berth::LaunchOptions opts;
+  opts.die_with_parent = true;
   int rc = logs.open(&e);
-  if (rc == 0) rc = berth::launch_container(spec, dir, *cg, &run, &e);
+  if (rc == 0) rc = berth::launch_container(spec, dir, *cg, &run, &e, opts);
   if (rc < 0) {
     reply_error(e);
     cg->destroy(nullptr);
     return 1;
   }
+  InitTarget target(run.pidfd.get());
+  berth::ControlServer control;
   std::string pid = std::to_string(run.pid);
   std::string self = std::to_string(::getpid());
+  // The socket before `pid`: whoever finds the container running can reach its shim.
   // `spec` before `pid`: whoever sees the pid file may exec, and exec reads the spec.
-  if (berth::write_file_atomic(dir + "/" + SPEC_FILE, text, &e) < 0 ||
+  if (control.listen(dir + "/" + berth::CONTROL_SOCKET, &e) < 0 ||
+      berth::write_file_atomic(dir + "/" + SPEC_FILE, text, &e) < 0 ||
       berth::write_file_atomic(dir + "/pid", pid, &e) < 0 ||
       berth::write_file_atomic(dir + "/shim.pid", self, &e) < 0) {
     reply_error(e);
     // The caller was told it failed, so it must not find the container running later.
-    ::kill(run.pid, SIGKILL);
+    target.signal(SIGKILL);
   } else {
     reply("ok " + pid + " " + self);
   }
   if (null_fd >= 0) ::dup2(null_fd, REPLY_FD);
 
-  int status = supervise(run.pid, run, logs, sigfd.get());
-  berth::write_file_atomic(dir + "/exit", exit_json(status, cg->oom_killed()), nullptr);
+  int status = supervise(run, logs, sigfd.get(), control, target);
+  berth::ExitInfo info = berth::exit_info(command_status(status, run.init_status_r), cg->oom_killed());
+  // The record first, then the push: a waiter told of the exit finds the record written.
+  berth::write_file_atomic(dir + "/exit", exit_json(info), nullptr);
   cg->destroy(nullptr);
+  control.publish_exit(info);
+  control.close();
   return 0;
 }
 

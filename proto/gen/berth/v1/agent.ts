@@ -240,7 +240,19 @@ export interface ContainerTemplate {
     | HealthCheck
     | undefined;
   /** absent: policy "always", 1 s doubling to 60 s */
-  restart: RestartPolicy | undefined;
+  restart:
+    | RestartPolicy
+    | undefined;
+  /**
+   * Stopping: stop_signal first (a canonical name such as "SIGTERM"; absent: SIGTERM), SIGKILL
+   * after stop_grace_period_seconds (0..3600; absent: 10). Optional because 0 is a real grace.
+   */
+  stopSignal?: string | undefined;
+  stopGracePeriodSeconds?:
+    | number
+    | undefined;
+  /** absent: true, berth-init is PID 1 (forwards signals, reaps) */
+  init?: boolean | undefined;
 }
 
 export interface ContainerTemplate_EnvEntry {
@@ -2972,6 +2984,9 @@ function createBaseContainerTemplate(): ContainerTemplate {
     pullPolicy: "",
     health: undefined,
     restart: undefined,
+    stopSignal: undefined,
+    stopGracePeriodSeconds: undefined,
+    init: undefined,
   };
 }
 
@@ -3009,6 +3024,15 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     }
     if (message.restart !== undefined) {
       RestartPolicy.encode(message.restart, writer.uint32(90).fork()).join();
+    }
+    if (message.stopSignal !== undefined) {
+      writer.uint32(98).string(message.stopSignal);
+    }
+    if (message.stopGracePeriodSeconds !== undefined) {
+      writer.uint32(104).int32(message.stopGracePeriodSeconds);
+    }
+    if (message.init !== undefined) {
+      writer.uint32(112).bool(message.init);
     }
     return writer;
   },
@@ -3117,6 +3141,30 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
             message.restart = RestartPolicy.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.stopSignal = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.stopGracePeriodSeconds = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.init = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3163,6 +3211,17 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
         : "",
       health: isSet(object.health) ? HealthCheck.fromJSON(object.health) : undefined,
       restart: isSet(object.restart) ? RestartPolicy.fromJSON(object.restart) : undefined,
+      stopSignal: isSet(object.stopSignal)
+        ? globalThis.String(object.stopSignal)
+        : isSet(object.stop_signal)
+        ? globalThis.String(object.stop_signal)
+        : undefined,
+      stopGracePeriodSeconds: isSet(object.stopGracePeriodSeconds)
+        ? globalThis.Number(object.stopGracePeriodSeconds)
+        : isSet(object.stop_grace_period_seconds)
+        ? globalThis.Number(object.stop_grace_period_seconds)
+        : undefined,
+      init: isSet(object.init) ? globalThis.Boolean(object.init) : undefined,
     };
   },
 
@@ -3207,6 +3266,15 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     if (message.restart !== undefined) {
       obj.restart = RestartPolicy.toJSON(message.restart);
     }
+    if (message.stopSignal !== undefined) {
+      obj.stopSignal = message.stopSignal;
+    }
+    if (message.stopGracePeriodSeconds !== undefined) {
+      obj.stopGracePeriodSeconds = Math.round(message.stopGracePeriodSeconds);
+    }
+    if (message.init !== undefined) {
+      obj.init = message.init;
+    }
     return obj;
   },
 
@@ -3242,6 +3310,9 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     message.restart = (object.restart !== undefined && object.restart !== null)
       ? RestartPolicy.fromPartial(object.restart)
       : undefined;
+    message.stopSignal = object.stopSignal ?? undefined;
+    message.stopGracePeriodSeconds = object.stopGracePeriodSeconds ?? undefined;
+    message.init = object.init ?? undefined;
     return message;
   },
 };
