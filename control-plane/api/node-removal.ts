@@ -12,6 +12,7 @@ import { getCondition } from '../objects/conditions.js';
 import type { Node, Task } from '../objects/types.js';
 import { nodeKey } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
+import { listTasks } from '../store/task-templates.js';
 import { notFound, sendError } from './errors.js';
 
 /** NODE_DELETED_REASON is the status.reason of a task whose node an admin removed. */
@@ -42,7 +43,7 @@ export function registerNodeRemoval(app: FastifyInstance, store: Store, removal?
       return sendError(reply, { code: 'BERTH_ERR_NODE_READY', message: `node "${name}" is Ready: its agent is connected and its containers run; stop the agent (or drain the node) first, or force the removal (berth delete node ${name} --force)` });
     }
     for (let i = 0; ; i++) {
-      const { items } = await store.list<Task>('tasks/');
+      const items = await listTasks(store, 'tasks/');
       const ops = lostOnRemoval(items, name, new Date().toISOString());
       if (ops.length === 0) break;
       const results = await store.commit(ops);

@@ -1,7 +1,8 @@
 /** Read-only routes for tasks and nodes, plus health and version. */
 import type { FastifyInstance } from 'fastify';
 import type { Node, Task } from '../objects/types.js';
-import { isNodeKey, isTaskKey, nodeKey } from '../store/keys.js';
+import { isNodeKey, nodeKey } from '../store/keys.js';
+import { listTasks as listStoredTasks } from '../store/task-templates.js';
 import type { Store } from '../store/store.js';
 import { berthVersion } from '../../common/version.js';
 import { notFound, sendError } from './errors.js';
@@ -19,7 +20,7 @@ type TaskQuery = { service?: string; node?: string };
 
 async function listTasks(store: Store, ns: string | undefined, q: TaskQuery): Promise<Task[]> {
   const prefix = ns === undefined ? 'tasks/' : q.service ? `tasks/${ns}/${q.service}/` : `tasks/${ns}/`;
-  const { items } = await store.list<Task>(prefix, isTaskKey);
+  const items = await listStoredTasks(store, prefix);
   return items.filter((t) => (!q.service || t.spec.service === q.service) && (!q.node || t.spec.nodeName === q.node));
 }
 

@@ -10,9 +10,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../common/log.js';
 import { isEventKey } from '../controllers/events.js';
-import type { Event, Node, Service, Task } from '../objects/types.js';
+import type { Event, Node, Service, Task, TaskTemplate } from '../objects/types.js';
 import { isNodeKey, isServiceKey, isTaskKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
+import { TaskTemplates } from '../store/task-templates.js';
 import type { PrefixWatch } from '../store/watch.js';
 
 /** WatchEventType follows the Kubernetes watch vocabulary. */
@@ -28,6 +29,8 @@ export interface WatchTarget {
   prefix: string;
   accept: (key: string) => boolean;
   keep: (obj: Watched) => boolean;
+  /** withTemplates: the objects are tasks, stored without the template they refer to (task-templates.ts). */
+  withTemplates?: boolean;
 }
 
 /** watchTarget maps a list URL (path and query) onto what to watch; undefined when it is not a watchable list (pure). */
@@ -45,6 +48,7 @@ export function watchTarget(path: string, query: URLSearchParams): WatchTarget |
   return {
     prefix: ns !== undefined && service ? `${base}${service}/` : base,
     accept: isTaskKey,
+    withTemplates: true,
     keep: (o) => (!service || (o as Task).spec.service === service) && (!node || (o as Task).spec.nodeName === node),
   };
 }
@@ -55,14 +59,22 @@ function isWatch(query: URLSearchParams): boolean {
 }
 
 async function stream(store: Store, log: Logger, req: FastifyRequest, reply: FastifyReply, target: WatchTarget): Promise<void> {
-  const { items, revision } = await store.list<Watched>(target.prefix, target.accept);
+  const templates = target.withTemplates ? new TaskTemplates() : undefined;
+  const complete = (o: Watched): Watched => (templates && o.kind === 'Task' ? templates.hydrate(o) ?? o : o);
+  const listed = await store.list<Watched | TaskTemplate>(target.prefix, (k) => target.accept(k) || templates?.accept(k) === true);
+  const { revision } = listed;
+  const items: Watched[] = [];
+  listed.items.forEach((o, i) => {
+    if (o.kind === 'TaskTemplate') templates?.observe(listed.keys[i]!, o);
+    else items.push(o);
+  });
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
   const write = (type: WatchEventType, object: Watched): void => {
     if (target.keep(object)) res.write(`${JSON.stringify({ type, object })}\n`);
   };
-  for (const o of items) write('ADDED', o);
+  for (const o of items) write('ADDED', complete(o));
   let watcher: PrefixWatch | undefined;
   let closed = false;
   const heartbeat = setInterval(() => res.write('\n'), WATCH_HEARTBEAT_MS);
@@ -78,11 +90,15 @@ async function stream(store: Store, log: Logger, req: FastifyRequest, reply: Fas
   try {
     watcher = await store.watch(target.prefix, String(BigInt(revision) + 1n), {
       change: (c) => {
+        if (templates?.accept(c.key)) {
+          templates.observe(c.key, c.type === 'put' ? c.value : undefined);
+          return;
+        }
         if (!target.accept(c.key)) return;
         if (c.type === 'put') {
-          if (c.value !== undefined) write(c.previous !== undefined ? 'MODIFIED' : 'ADDED', c.value as Watched);
+          if (c.value !== undefined) write(c.previous !== undefined ? 'MODIFIED' : 'ADDED', complete(c.value as Watched));
         } else if (c.previous !== undefined) {
-          write('DELETED', c.previous as Watched);
+          write('DELETED', complete(c.previous as Watched));
         }
       },
       ended: (err) => {

@@ -10,9 +10,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../common/log.js';
 import { isNodeReady, setCondition, TERMINAL_PHASES } from '../objects/conditions.js';
 import type { Service, Task } from '../objects/types.js';
-import { nodeKey, serviceKey, taskKey } from '../store/keys.js';
+import { nodeKey, serviceKey, taskKey, taskTemplateKey } from '../store/keys.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, TASKS_BY_SERVICE, type Informers } from '../store/informers.js';
 import type { Store, WriteOp } from '../store/store.js';
+import { templateCreateOp, templateRefOf } from '../store/task-templates.js';
 import { recordEvent } from './events.js';
 import { planGlobal } from './global.js';
 import { parseConstraints } from '../objects/constraints.js';
@@ -195,6 +196,8 @@ export class ServiceController {
     }
     let lastRevision: string | undefined;
     if (ops.length > 0) {
+      // New tasks refer to their revision's one stored template: write it first if it is new.
+      if (svc) this.prependTemplate(svc, ops);
       const results = await this.store.commit(ops);
       const failed = results.filter((r) => !r.ok).length;
       for (const r of results) if (r.ok) lastRevision = r.revision;
@@ -207,6 +210,7 @@ export class ServiceController {
       if (lastRevision && !(await this.inf.tasks.waitForRevision(lastRevision))) return 'retry';
       if (failed > 0) return 'retry';
     }
+    await this.pruneTemplates(ns, name, svc, tasks);
     if (!svc) {
       this.streaks.delete(key);
       for (const t of tasks) this.counted.delete(t.metadata.uid);
@@ -259,12 +263,40 @@ export class ServiceController {
     return name !== '' && this.inf.nodes.get(nodeKey(name))?.spec?.drain === true;
   }
 
+  // prependTemplate puts the creation of the current revision's stored template before the
+  // batch's task creations when no copy is stored yet.
+  private prependTemplate(svc: Service, ops: WriteOp[]): void {
+    const ns = svc.metadata.namespace!;
+    const ref = this.templateRef(svc);
+    if (this.inf.templates.has(ns, svc.metadata.name, ref) || !ops.some((o) => o.type === 'create')) return;
+    ops.unshift(templateCreateOp(ns, svc.metadata.name, ref, svc.spec.template));
+  }
+
+  // pruneTemplates removes stored templates no task refers to any more (all of them once the
+  // service and its tasks are gone), except the current revision's.
+  private async pruneTemplates(ns: string, name: string, svc: Service | undefined, tasks: readonly Task[]): Promise<void> {
+    const used = new Set(tasks.map((t) => t.spec.templateRef));
+    if (svc) used.add(this.templateRef(svc));
+    for (const ref of this.inf.templates.refs(ns, name)) {
+      if (used.has(ref)) continue;
+      const r = await this.store.remove(taskTemplateKey(ns, name, ref));
+      if (!r.ok && r.reason !== 'NotFound') this.log.warn('unused task template not removed', { service: `${ns}/${name}`, ref, reason: r.reason });
+    }
+  }
+
+  private templateRef(svc: Service): string {
+    return templateRefOf(svc.metadata.uid, this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation);
+  }
+
   private createOp(svc: Service, name: string, pinnedNode?: string): WriteOp {
     const ns = svc.metadata.namespace!;
     const task: Task = {
       kind: 'Task',
       metadata: { name, namespace: ns, uid: randomUUID(), generation: 1, labels: { ...svc.metadata.labels }, createdAt: new Date().toISOString() },
-      spec: { service: svc.metadata.name, nodeName: '', ...(pinnedNode ? { pinnedNode } : {}), desiredState: 'running', template: structuredClone(svc.spec.template), revision: this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation },
+      spec: {
+        service: svc.metadata.name, nodeName: '', ...(pinnedNode ? { pinnedNode } : {}), desiredState: 'running',
+        template: svc.spec.template, templateRef: this.templateRef(svc), revision: this.revisionOf.get(svc.metadata.uid) ?? svc.metadata.generation,
+      },
       status: { phase: 'pending', restarts: 0 },
     };
     return { type: 'create', key: taskKey(ns, svc.metadata.name, name), object: task };

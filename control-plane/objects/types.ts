@@ -209,8 +209,21 @@ export interface TaskSpec {
   /** pinnedNode (global mode) is the only node the scheduler may place this task on. */
   pinnedNode?: string;
   desiredState: 'running' | 'stopped';
+  /**
+   * template is what the task runs. A task with templateRef is stored without it (one copy per
+   * revision, at taskTemplateKey) and has it filled in when read; older tasks carry their own.
+   */
   template: ContainerTemplate;
+  /** templateRef is "<service uid>.<revision>", the stored template this task runs. */
+  templateRef?: string;
   revision: number;
+}
+
+/** TaskTemplate is the one stored copy of a service revision's template that its tasks refer to. */
+export interface TaskTemplate {
+  kind: 'TaskTemplate';
+  metadata: ObjectMeta;
+  spec: { template: ContainerTemplate };
 }
 
 /** Task is stored at /berth/v1/tasks/<ns>/<service>/<name>. */
@@ -290,4 +303,4 @@ export interface Event {
 }
 
 /** BerthObject is any stored object. */
-export type BerthObject = Service | Task | Node | Revision | Namespace | ClusterCa | Token | NodeRevocation;
+export type BerthObject = Service | Task | TaskTemplate | Node | Revision | Namespace | ClusterCa | Token | NodeRevocation;

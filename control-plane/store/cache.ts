@@ -21,6 +21,19 @@ export interface CacheEvent<T> {
   previous?: T;
 }
 
+/**
+ * CacheJoin lets a cache follow companion keys under its prefix (task templates beside tasks)
+ * and complete its objects from them. resolve returns undefined while what an object needs has
+ * not been seen; the object is held back until it has.
+ */
+export interface CacheJoin<T> {
+  accept(key: string): boolean;
+  /** observe takes a companion key's value (undefined: deleted); reset comes before a full list. */
+  observe(key: string, value: unknown): void;
+  reset(): void;
+  resolve(obj: T): T | undefined;
+}
+
 /** IndexFn maps an object to the index values it is found under. */
 export type IndexFn<T> = (obj: T) => string[];
 
@@ -47,7 +60,8 @@ function sameVersion(a: unknown, b: unknown): boolean {
   return va !== undefined ? va === versionOf(b) : isDeepStrictEqual(a, b);
 }
 
-function deepFreeze<T>(o: T): T {
+/** deepFreeze freezes o and everything it holds. */
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);
@@ -66,6 +80,9 @@ export class WatchCache<T> {
   private relisting: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private relistCount = 0;
+  private join: CacheJoin<T> | undefined;
+  /** unresolved holds objects the join could not complete yet, by key. */
+  private readonly unresolved = new Map<string, T>();
 
   constructor(
     private readonly store: Store,
@@ -80,6 +97,11 @@ export class WatchCache<T> {
     this.indexes.set(name, { fn, values: new Map() });
   }
 
+  /** setJoin makes the cache follow companion keys and complete objects from them; call before start(). */
+  setJoin(join: CacheJoin<T>): void {
+    this.join = join;
+  }
+
   /** relists counts the lists after the first (watch lost, or periodic resync). */
   get relists(): number {
     return this.relistCount;
@@ -87,7 +109,7 @@ export class WatchCache<T> {
 
   /** start lists the prefix and watches from the list revision; resolves once the mirror is complete. */
   async start(): Promise<void> {
-    const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
+    const { items, keys, revision } = this.joined(await this.store.list<T>(this.prefix, (k) => this.accept(k) || this.join?.accept(k) === true));
     for (let i = 0; i < items.length; i++) this.apply(keys[i]!, deepFreeze(items[i]!));
     this.revision = revision;
     await this.watchFrom(revision);
@@ -125,7 +147,7 @@ export class WatchCache<T> {
       // Not awaited: etcd3 never settles the cancel of a watch etcd already cancelled.
       if (old) void old.cancel();
       try {
-        const { items, keys, revision } = await this.store.list<T>(this.prefix, this.accept);
+        const { items, keys, revision } = this.joined(await this.store.list<T>(this.prefix, (k) => this.accept(k) || this.join?.accept(k) === true));
         if (this.stopped) return;
         // A list older than the mirror means etcd went back in time (restored from a snapshot):
         // revisions are reused then, so compare values, not versions.
@@ -142,6 +164,32 @@ export class WatchCache<T> {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * joined feeds a list's companion keys to the join (first: a task's template sorts after it)
+   * and returns the objects completed, holding back those that cannot be yet.
+   */
+  private joined(list: { items: T[]; keys: string[]; revision: string }): { items: T[]; keys: string[]; revision: string } {
+    if (!this.join) return list;
+    const join = this.join;
+    join.reset();
+    this.unresolved.clear();
+    list.keys.forEach((k, i) => { if (join.accept(k)) join.observe(k, list.items[i]); });
+    const items: T[] = [];
+    const keys: string[] = [];
+    list.keys.forEach((k, i) => {
+      if (join.accept(k)) return;
+      const obj = join.resolve(list.items[i]!);
+      if (obj === undefined) {
+        this.unresolved.set(k, list.items[i]!);
+        return;
+      }
+      items.push(obj);
+      keys.push(k);
+    });
+    if (this.unresolved.size > 0) this.log.warn('objects held back: what they refer to is missing', { prefix: this.prefix, count: this.unresolved.size, first: [...this.unresolved.keys()][0] });
+    return { items, keys, revision: list.revision };
   }
 
   /** replaceAll makes the mirror equal to a fresh list, emitting an event per difference; returns how many. */
@@ -247,23 +295,47 @@ export class WatchCache<T> {
 
   private applyChange(c: WatchChange): void {
     this.revision = c.revision;
+    if (this.join?.accept(c.key)) {
+      this.join.observe(c.key, c.type === 'put' ? c.value : undefined);
+      if (c.type === 'put') this.retryUnresolved();
+      return;
+    }
     if (c.type === 'put') {
       if (!this.accept(c.key)) return;
       if (c.value === undefined) {
         this.log.warn('ignoring undecodable value', { key: c.key });
         return;
       }
-      const obj = c.value as T;
+      const obj = this.join ? this.join.resolve(c.value as T) : c.value as T;
+      if (obj === undefined) {
+        this.unresolved.set(c.key, c.value as T);
+        this.log.warn('object held back: what it refers to is missing', { key: c.key });
+        return;
+      }
+      this.unresolved.delete(c.key);
       const previous = this.items.get(c.key);
       this.apply(c.key, deepFreeze(obj));
       this.emit({ type: 'put', key: c.key, object: obj, previous });
       return;
     }
+    this.unresolved.delete(c.key);
     const previous = this.items.get(c.key);
     if (previous === undefined) return;
     this.unindex(c.key, previous);
     this.items.delete(c.key);
     this.emit({ type: 'delete', key: c.key, previous });
+  }
+
+  /** retryUnresolved applies held-back objects the join can now complete. */
+  private retryUnresolved(): void {
+    for (const [key, raw] of [...this.unresolved]) {
+      const obj = this.join!.resolve(raw);
+      if (obj === undefined) continue;
+      this.unresolved.delete(key);
+      const previous = this.items.get(key);
+      this.apply(key, deepFreeze(obj));
+      this.emit({ type: 'put', key, object: obj, previous });
+    }
   }
 
   private apply(key: string, obj: T): void {

@@ -8,6 +8,7 @@ import { WatchCache } from './cache.js';
 import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey, isTokenKey } from './keys.js';
 import type { Token } from '../objects/security-types.js';
 import type { Store } from './store.js';
+import { TaskTemplates } from './task-templates.js';
 
 /** NodeLease is the value stored at leases/nodes/<name>. */
 export interface NodeLease {
@@ -27,6 +28,8 @@ export const TASKS_BY_NAME = 'name';
 export interface Informers {
   services: WatchCache<Service>;
   tasks: WatchCache<Task>;
+  /** templates holds the one copy of each revision's template that tasks refer to (joined to tasks). */
+  templates: TaskTemplates;
   nodes: WatchCache<Node>;
   leases: WatchCache<NodeLease>;
   /** tokens mirrors API and join tokens (hashes only) so authentication never waits on etcd. */
@@ -38,13 +41,15 @@ export interface Informers {
 export async function startInformers(store: Store, log: Logger): Promise<Informers> {
   const services = new WatchCache<Service>(store, 'services/', isServiceKey, log);
   const tasks = new WatchCache<Task>(store, 'tasks/', isTaskKey, log);
+  const templates = new TaskTemplates();
   const nodes = new WatchCache<Node>(store, 'nodes/', isNodeKey, log);
   const leases = new WatchCache<NodeLease>(store, 'leases/nodes/', isNodeLeaseKey, log);
   const tokens = new WatchCache<Token>(store, 'tokens/', isTokenKey, log);
+  tasks.setJoin(templates);
   tasks.addIndex(TASKS_BY_NODE, (t) => [t.spec.nodeName]);
   tasks.addIndex(TASKS_BY_SERVICE, (t) => [`${t.metadata.namespace}/${t.spec.service}`]);
   tasks.addIndex(TASKS_BY_NAME, (t) => [`${t.metadata.namespace}/${t.metadata.name}`]);
   const all = [services, tasks, nodes, leases, tokens];
   await Promise.all(all.map((c) => c.start()));
-  return { services, tasks, nodes, leases, tokens, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
+  return { services, tasks, templates, nodes, leases, tokens, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
 }

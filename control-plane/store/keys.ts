@@ -26,6 +26,18 @@ export const namespaceKey = (name: string): string => `namespaces/${seg(name, 'n
 /** nodeLeaseKey is leases/nodes/<name>, bound to the node's heartbeat lease. */
 export const nodeLeaseKey = (name: string): string => `leases/nodes/${seg(name, 'node name')}`;
 
+/**
+ * taskTemplateKey is tasks/<ns>/<service>/~templates/<ref>: the one stored copy of a template its
+ * tasks refer to (ref is "<service uid>.<revision>"). It sits beside the tasks, under the same
+ * watch, so etcd delivers it before any task that refers to it.
+ */
+export const taskTemplateKey = (ns: string, service: string, ref: string): string =>
+  `tasks/${seg(ns, 'namespace')}/${seg(service, 'service name')}/~templates/${seg(ref, 'template ref')}`;
+/** TASK_TEMPLATE_KEY matches a task template key: namespace, service, ref. */
+export const TASK_TEMPLATE_KEY = /^tasks\/([^/]+)\/([^/]+)\/~templates\/([^/]+)$/;
+/** isTaskTemplateKey accepts tasks/<ns>/<service>/~templates/<ref>. */
+export const isTaskTemplateKey = (key: string): boolean => TASK_TEMPLATE_KEY.test(key);
+
 /** isServiceKey accepts services/<ns>/<name> but not its revisions/ children. */
 export const isServiceKey = (key: string): boolean => /^services\/[^/]+\/[^/]+$/.test(key);
 /** isTaskKey accepts tasks/<ns>/<service>/<name>. */

@@ -62,6 +62,11 @@ const abs = (key: string): Buffer => Buffer.from(ROOT_PREFIX + key);
 
 function encode(obj: BerthObject): Buffer {
   const { resourceVersion: _drop, ...metadata } = obj.metadata;
+  // A task that refers to a stored template is stored without its copy (task-templates.ts).
+  if (obj.kind === 'Task' && obj.spec.templateRef !== undefined) {
+    const { template: _template, ...spec } = obj.spec;
+    return Buffer.from(JSON.stringify({ ...obj, metadata, spec }));
+  }
   return Buffer.from(JSON.stringify({ ...obj, metadata }));
 }
 

@@ -18,6 +18,7 @@ import { admitService } from '../../control-plane/objects/validation.js';
 import { startInformers, type Informers } from '../../control-plane/store/informers.js';
 import { nodeKey, nodeLeaseKey, serviceKey, taskKey } from '../../control-plane/store/keys.js';
 import { Store } from '../../control-plane/store/store.js';
+import { listTasks } from '../../control-plane/store/task-templates.js';
 import { waitFor } from '../support/cluster.js';
 
 const CONVERGE_TIMEOUT_MS = 30_000;
@@ -82,7 +83,7 @@ async function leaderFalls(): Promise<void> {
   inf = undefined;
 }
 
-const tasks = async (): Promise<Task[]> => (await store.list<Task>('tasks/default/crash/')).items;
+const tasks = async (): Promise<Task[]> => listTasks(store, 'tasks/default/crash/');
 
 test('a new leader keeps the failure backoff where the old one left it', async () => {
   await addNode('n1');

@@ -80,7 +80,8 @@ async function waitHealthy(base: string): Promise<void> {
 
 async function tasksOf(service: string): Promise<Task[]> {
   const all = await etcd.getAll().prefix(`${ROOT_PREFIX}tasks/default/${service}/`).strings();
-  return Object.values(all).map((v) => JSON.parse(v) as Task);
+  // Task templates are stored once beside the tasks (task-templates.ts): count tasks only.
+  return Object.values(all).map((v) => JSON.parse(v) as Task).filter((o) => o.kind === 'Task');
 }
 
 /**

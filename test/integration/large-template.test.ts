@@ -20,8 +20,9 @@ import { startEmbeddedEtcd, type EmbeddedEtcd } from '../../control-plane/etcd/e
 import type { Service, Task } from '../../control-plane/objects/types.js';
 import { admitService } from '../../control-plane/objects/validation.js';
 import { startInformers, type Informers } from '../../control-plane/store/informers.js';
-import { ROOT_PREFIX, serviceKey } from '../../control-plane/store/keys.js';
-import { Store } from '../../control-plane/store/store.js';
+import { ROOT_PREFIX, serviceKey, taskKey } from '../../control-plane/store/keys.js';
+import { Store, type WriteOp } from '../../control-plane/store/store.js';
+import { listTasks } from '../../control-plane/store/task-templates.js';
 import { waitFor } from '../support/cluster.js';
 
 /** CONVERGE_TIMEOUT_MS bounds every wait for the controllers. */
@@ -75,10 +76,15 @@ async function createService(store: Store, name: string, replicas: number): Prom
   return r.object;
 }
 
-/** tasksInEtcd reads the service's task objects straight from etcd, not from any cache. */
-async function tasksInEtcd(c: Etcd3, service: string): Promise<Task[]> {
+/** storedTasks reads the service's task objects as stored in etcd, not from any cache, with their stored size. */
+async function storedTasks(c: Etcd3, service: string): Promise<{ task: Task; bytes: number }[]> {
   const values = await c.getAll().prefix(`${ROOT_PREFIX}tasks/default/${service}/`).strings();
-  return Object.values(values).map((v) => JSON.parse(v) as Task);
+  return Object.values(values).map((v) => ({ task: JSON.parse(v) as Task, bytes: Buffer.byteLength(v) })).filter((o) => o.task.kind === 'Task');
+}
+
+/** tasksInEtcd reads the service's tasks from etcd, their stored template filled in. */
+async function tasksInEtcd(c: Etcd3, service: string): Promise<Task[]> {
+  return listTasks(new Store(c), `tasks/default/${service}/`);
 }
 
 /** converged waits until check reports nothing missing (undefined), naming what was missing last on timeout. */
@@ -118,24 +124,40 @@ test('100 replicas with 20 KiB of env each: all 100 tasks are written and then a
   });
   const tasks = await tasksInEtcd(c, 'big');
   assert.equal(new Set(tasks.map((t) => t.metadata.name)).size, 100, 'task names must be distinct');
-  assert.ok(tasks.every((t) => Object.keys(t.spec.template.env ?? {}).length === 200), 'every task carries the whole template');
+  assert.ok(tasks.every((t) => Object.keys(t.spec.template.env ?? {}).length === 200), 'every task reads back with the whole template');
+  // Stored once: each task refers to its revision's template instead of carrying 20 KiB of it.
+  const stored = await storedTasks(c, 'big');
+  assert.equal(stored.length, 100);
+  assert.ok(stored.every((s) => s.task.spec.template === undefined && s.task.spec.templateRef !== undefined), 'no stored task holds a copy of the template');
+  const largest = Math.max(...stored.map((s) => s.bytes));
+  assert.ok(largest < 2_048, `a stored task is ${largest} bytes`);
+  const copies = Object.keys(await c.getAll().prefix(`${ROOT_PREFIX}tasks/default/big/~templates/`).strings());
+  assert.equal(copies.length, 1, 'one stored template for the revision');
   log.info('converged', { ms: Date.now() - started });
 });
 
-test('300 replicas (7 MB of tasks): written, and a restarted control plane lists them with ETCD_CLIENT_CHANNEL_OPTIONS', async () => {
+test('300 tasks that carry their own template (7 MB, as stored before templates were stored once): a restarted control plane lists them with ETCD_CLIENT_CHANNEL_OPTIONS', async () => {
   const c = client(ETCD_CLIENT_CHANNEL_OPTIONS);
-  const { store } = await startControlLoop(c);
-  await createService(store, 'bigger', 300);
-  await converged('300 task objects in etcd', async () => {
-    const n = (await tasksInEtcd(c, 'bigger')).length;
-    return n === 300 ? undefined : `${n}/300 tasks`;
+  const store = new Store(c);
+  const template = { image: 'oci-archive:/images/busybox.tar', env: env20k() };
+  const ops: WriteOp[] = Array.from({ length: 300 }, (_, i) => {
+    const name = `legacy-${String(i).padStart(3, '0')}`;
+    const task: Task = {
+      kind: 'Task',
+      metadata: { name, namespace: 'default', uid: randomUUID(), generation: 1, labels: {}, createdAt: new Date().toISOString() },
+      spec: { service: 'legacy', nodeName: '', desiredState: 'running', template, revision: 1 },
+      status: { phase: 'pending', restarts: 0 },
+    };
+    return { type: 'create', key: taskKey('default', 'legacy', name), object: task };
   });
+  assert.ok((await store.commit(ops)).every((r) => r.ok), 'all 300 written (txns cut by bytes)');
   // What a restarted replica does first: list every task into its watch cache.
   const restarted = client(ETCD_CLIENT_CHANNEL_OPTIONS);
   const inf = await startInformers(new Store(restarted), log);
   running.push({ inf });
-  const cached = inf.tasks.list().filter((t) => t.spec.service === 'bigger').length;
-  assert.equal(cached, 300, 'the restarted informer must hold all 300 tasks');
+  const cached = inf.tasks.list().filter((t) => t.spec.service === 'legacy');
+  assert.equal(cached.length, 300, 'the restarted informer must hold all 300 tasks');
+  assert.ok(cached.every((t) => Object.keys(t.spec.template.env ?? {}).length === 200), 'a task with its own template keeps it');
   // Why the option matters: with grpc-js's default 4 MiB receive limit the same list fails.
   const plain = client();
   await assert.rejects(new Store(plain).list('tasks/'), /RESOURCE_EXHAUSTED|larger than max/, 'a default client cannot receive the task list');

@@ -22,6 +22,7 @@ import { admitService } from '../../control-plane/objects/validation.js';
 import { startInformers, type Informers } from '../../control-plane/store/informers.js';
 import { nodeKey, nodeLeaseKey, ROOT_PREFIX, serviceKey } from '../../control-plane/store/keys.js';
 import { Store, type BatchResult, type WriteOp } from '../../control-plane/store/store.js';
+import { listTasks } from '../../control-plane/store/task-templates.js';
 import { waitFor } from '../support/cluster.js';
 
 const CONVERGE_TIMEOUT_MS = 30_000;
@@ -91,9 +92,9 @@ async function putService(store: Store, name: string, spec: Partial<ServiceSpec>
   assert.ok((await store.create(serviceKey('default', name), svc)).ok);
 }
 
+/** tasksInEtcd reads the tasks from etcd (not a cache), their stored templates filled in. */
 async function tasksInEtcd(service?: string): Promise<Task[]> {
-  const values = await direct.getAll().prefix(`${ROOT_PREFIX}tasks/default/${service ? `${service}/` : ''}`).strings();
-  return Object.entries(values).filter(([k]) => !k.includes('~sync')).map(([, v]) => JSON.parse(v) as Task);
+  return listTasks(new Store(direct), `tasks/default/${service ? `${service}/` : ''}`);
 }
 
 /** committedMemory sums the memory of the tasks placed on node and not finished, as stored in etcd. */
