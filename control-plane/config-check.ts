@@ -23,6 +23,16 @@ function str(opts: Record<string, unknown>, attr: string): string | undefined {
 }
 
 /** checkControlPlaneConfig lists what is wrong with the control plane's parsed options (flags and file). */
+/** isEtcdUrl tells whether url can name an etcd client endpoint: http(s)://HOST[:PORT]. */
+export function isEtcdUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export function checkControlPlaneConfig(opts: Record<string, unknown>, result: ConfigFileResult): ConfigProblem[] {
   const c = new ConfigChecker(result);
   for (const [key, attr] of [['listen', 'listen'], ['gateway-listen', 'gatewayListen']] as const) {
@@ -33,14 +43,7 @@ export function checkControlPlaneConfig(opts: Record<string, unknown>, result: C
   const etcd = str(opts, 'etcd');
   if (etcd !== undefined) {
     for (const url of etcd.split(',').map((s) => s.trim())) {
-      let ok = false;
-      try {
-        const u = new URL(url);
-        ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-      } catch {
-        ok = false;
-      }
-      if (!ok) c.problem('etcd', `${JSON.stringify(url)} is not an http(s)://HOST:PORT URL`);
+      if (!isEtcdUrl(url)) c.problem('etcd', `${JSON.stringify(url)} is not an http(s)://HOST:PORT URL`);
     }
   } else if (opts.etcdClientPort !== undefined && opts.etcdClientPort === opts.etcdPeerPort) {
     c.problem('etcd-peer-port', `must differ from etcd-client-port (both ${String(opts.etcdPeerPort)})`);

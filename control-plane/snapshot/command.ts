@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse } from 'yaml';
-import { DEFAULT_CONTROL_PLANE_CONFIG_FILE } from '../config-check.js';
+import { DEFAULT_CONTROL_PLANE_CONFIG_FILE, isEtcdUrl } from '../config-check.js';
 import { DEFAULT_DATA_DIR, DEFAULT_ETCD_CLIENT_PORT, DEFAULT_ETCD_PEER_PORT } from './data-dir.js';
 import { SnapshotError } from './errors.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
@@ -33,14 +33,7 @@ function port(v: string): number {
 function endpoints(v: string): string[] {
   const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const url of list) {
-    let ok = false;
-    try {
-      const u = new URL(url);
-      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new SnapshotError('BERTH_ERR_SNAPSHOT_USAGE', `etcd: ${JSON.stringify(url)} is not an http(s)://HOST:PORT URL`);
+    if (!isEtcdUrl(url)) throw new SnapshotError('BERTH_ERR_SNAPSHOT_USAGE', `etcd: ${JSON.stringify(url)} is not an http(s)://HOST:PORT URL`);
   }
   return list;
 }
