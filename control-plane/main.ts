@@ -10,6 +10,7 @@ import { DURATION_SYNTAX, parseDuration } from '../common/duration.js';
 import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from './security/audit.js';
 import { DEFAULT_CONTROL_PLANE_CONFIG_FILE, settleControlPlaneConfig } from './config-check.js';
 import { runSnapshotCommand } from './snapshot/command.js';
+import { DEFAULT_DATA_DIR, DEFAULT_ETCD_CLIENT_PORT, DEFAULT_ETCD_PEER_PORT } from './etcd/embedded.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -44,9 +45,9 @@ const program = new Command('berth-control-plane')
   .option('--listen <addr:port>', 'REST API address', '0.0.0.0:7480')
   .option('--gateway-listen <addr:port>', 'agent gateway (gRPC) address', '0.0.0.0:7481')
   .option('--etcd <urls>', 'external etcd endpoints, comma-separated, e.g. every member of a 3-member cluster (default: start an embedded etcd)')
-  .option('--data-dir <dir>', 'state directory (embedded etcd data and log)', '/var/lib/berth/control-plane')
-  .option('--etcd-client-port <n>', 'embedded etcd client port on 127.0.0.1', port, 2379)
-  .option('--etcd-peer-port <n>', 'embedded etcd peer port on 127.0.0.1', port, 2380)
+  .option('--data-dir <dir>', 'state directory (embedded etcd data and log)', DEFAULT_DATA_DIR)
+  .option('--etcd-client-port <n>', 'embedded etcd client port on 127.0.0.1', port, DEFAULT_ETCD_CLIENT_PORT)
+  .option('--etcd-peer-port <n>', 'embedded etcd peer port on 127.0.0.1', port, DEFAULT_ETCD_PEER_PORT)
   .option('--node-lease-ttl <seconds>', 'node heartbeat lease TTL', positiveInt, 10)
   .option('--node-lost-grace <seconds>', 'how long a node stays not Ready before its tasks are marked lost and replaced', positiveInt, 15)
   .option('--leader-lease-ttl <seconds>', 'leader election lease TTL (HA: takeover after a leader dies takes about this long)', positiveInt, 2)

@@ -12,6 +12,16 @@ import { BerthError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import { processAlive } from '../../common/process.js';
 
+/** DEFAULT_DATA_DIR is berth-control-plane's default --data-dir (the embedded etcd lives in its etcd/). */
+export const DEFAULT_DATA_DIR = '/var/lib/berth/control-plane';
+/** DEFAULT_ETCD_CLIENT_PORT is the default --etcd-client-port. */
+export const DEFAULT_ETCD_CLIENT_PORT = 2379;
+/** DEFAULT_ETCD_PEER_PORT is the default --etcd-peer-port. */
+export const DEFAULT_ETCD_PEER_PORT = 2380;
+/** EMBEDDED_MEMBER_NAME is the embedded etcd's --name; a snapshot restored for it must carry the same. */
+export const EMBEDDED_MEMBER_NAME = 'berth';
+/** EMBEDDED_CLUSTER_TOKEN is the embedded etcd's --initial-cluster-token (etcd's default, said explicitly). */
+export const EMBEDDED_CLUSTER_TOKEN = 'etcd-cluster';
 /** DEFAULT_ETCD_BIN is Debian's etcd-server binary; BERTH_ETCD_BIN overrides it. */
 export const DEFAULT_ETCD_BIN = '/usr/bin/etcd';
 /** ETCD_READY_TIMEOUT_MS bounds the wait for a healthy etcd after spawn. */
@@ -89,10 +99,10 @@ export async function startEmbeddedEtcd(opts: EmbeddedEtcdOptions): Promise<Embe
   const client = `http://127.0.0.1:${opts.clientPort}`;
   const peer = `http://127.0.0.1:${opts.peerPort}`;
   const args = [
-    '--name', 'berth', '--data-dir', etcdDir,
+    '--name', EMBEDDED_MEMBER_NAME, '--data-dir', etcdDir,
     '--listen-client-urls', client, '--advertise-client-urls', client,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `berth=${peer}`, '--initial-cluster-state', 'new',
+    '--initial-cluster', `${EMBEDDED_MEMBER_NAME}=${peer}`, '--initial-cluster-state', 'new', '--initial-cluster-token', EMBEDDED_CLUSTER_TOKEN,
     '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '100000',
   ];
   const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];

@@ -6,19 +6,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** DEFAULT_DATA_DIR is berth-control-plane's default --data-dir. */
-export const DEFAULT_DATA_DIR = '/var/lib/berth/control-plane';
-/** DEFAULT_ETCD_CLIENT_PORT is berth-control-plane's default --etcd-client-port. */
-export const DEFAULT_ETCD_CLIENT_PORT = 2379;
-/** DEFAULT_ETCD_PEER_PORT is berth-control-plane's default --etcd-peer-port. */
-export const DEFAULT_ETCD_PEER_PORT = 2380;
-/**
- * EMBEDDED_MEMBER_NAME is the `--name` etcd/embedded.ts starts etcd with: a restored member
- * must carry the same, or the next embedded start finds the data dir of another member.
- */
-export const EMBEDDED_MEMBER_NAME = 'berth';
-/** EMBEDDED_CLUSTER_TOKEN is etcd's default --initial-cluster-token, which embedded.ts leaves as it is. */
-export const EMBEDDED_CLUSTER_TOKEN = 'etcd-cluster';
+export { DEFAULT_DATA_DIR, DEFAULT_ETCD_CLIENT_PORT, DEFAULT_ETCD_PEER_PORT, EMBEDDED_CLUSTER_TOKEN, EMBEDDED_MEMBER_NAME } from '../etcd/embedded.js';
 
 /** embeddedEtcdDir is where the embedded etcd of dataDir keeps its data. */
 export function embeddedEtcdDir(dataDir: string): string {
