@@ -7,7 +7,7 @@
 import type { ExecRequest, ExecResult } from '../proto/gen/berth/v1/agent.js';
 import type { Runtime } from './runtime/runtime.js';
 import { messageOf } from './errors.js';
-import { LABEL_NAMESPACE, LABEL_TASK } from './reconciler-spec.js';
+import { LABEL_NAMESPACE, LABEL_TASK } from './reconciler/spec.js';
 import { silentLogger, type Logger } from '../common/log.js';
 
 /** DEFAULT_EXEC_TIMEOUT_MS applies when a request carries no timeout. */

@@ -10,8 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { createRuntime } from './runtime/index.js';
 import { IMAGE_GC_INTERVAL_MS, ImageStore } from './images/index.js';
-import { LABEL_IMAGE_DIGEST } from './reconciler-spec.js';
-import { Reconciler } from './reconciler.js';
+import { LABEL_IMAGE_DIGEST } from './reconciler/spec.js';
+import { Reconciler } from './reconciler/index.js';
 import { AgentSession } from './session.js';
 import { NodeIdentity } from './pki.js';
 import { createAgentMetrics, parseListen, startMetricsServer } from './metrics/index.js';
@@ -133,7 +133,11 @@ async function main(): Promise<void> {
   const metricsPort = (server.address() as { port: number }).port;
 
   const network = flags.network === 'bridge' ? new BridgeNetwork(flags.stateDir, log.child('network')) : undefined;
-  const reconciler = new Reconciler({ runtime, images, log, ...(network ? { network } : {}), report: (s) => session?.report(s) });
+  // What the node registered as its capacity is what admission holds tasks to; each registration re-reads it.
+  let capacity = await readCapacity();
+  const reconciler = new Reconciler({
+    runtime, images, log, ...(network ? { network } : {}), report: (s) => session?.report(s), allocatable: () => capacity,
+  });
   await reconciler.start();
   // The node resolver answers on the bridge's address, so it starts once the subnet is known.
   const dns = network ? new DnsServer({ upstreams: config.dns?.upstreams ?? [], namespaceOf: namespaceIndex(() => reconciler.statuses()), registry: metrics.registry, log: log.child('dns') }) : undefined;
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
     register: async () => ({
       nodeName: flags.name,
       labels: flags.labels,
-      capacity: await readCapacity(),
+      capacity: (capacity = await readCapacity()),
       addresses: [{ type: 'InternalIP', address: advertise }],
       metricsUrl: `http://${advertise}:${metricsPort}/metrics`,
       agentVersion: berthVersion(),

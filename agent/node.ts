@@ -1,13 +1,14 @@
 /** Facts about this host that the agent registers with: capacity, addresses, version. */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
+import type { Resources } from './reconciler/index.js';
 
-/** NodeCapacity is what the host has in total (cores, bytes, pids). */
-export interface NodeCapacity {
-  cpuCores: number;
-  memoryBytes: number;
-  pids: number;
-}
+/**
+ * NodeCapacity is what the host has in total (cores, bytes, pids). The agent registers it as its
+ * capacity, the control plane offers all of it as allocatable, and the agent's admission check
+ * holds its tasks to it.
+ */
+export type NodeCapacity = Resources;
 
 /** parseMemTotalBytes reads MemTotal (kB) out of /proc/meminfo text. */
 export function parseMemTotalBytes(meminfo: string): number {

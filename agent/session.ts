@@ -3,16 +3,18 @@
  * Register first, then heartbeat at the interval the gateway acks with; desired tasks flow down,
  * task status flows up (a full report after each registration, then changes). On any stream
  * error or end it reconnects with capped, jittered exponential backoff, rotating through servers.
+ * Tasks and statuses cross here between the wire and the agent's domain (convert.ts).
  */
 import type { ChannelCredentials, ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type ServiceEndpoints, type TaskAssignment, type TaskStatus,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type ServiceEndpoints,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../common/grpc-limits.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import type { TaskStatusView } from './reconciler-status.js';
+import type { DesiredTask, TaskStatusView } from './reconciler/index.js';
 import type { ExecHandler } from './exec.js';
+import { fromAssignment, toProtoStatus } from './convert.js';
 
 /** INITIAL_BACKOFF_MS is the first reconnect delay. */
 export const INITIAL_BACKOFF_MS = 250;
@@ -27,7 +29,7 @@ const KEEPALIVE_TIMEOUT_MS = 5_000;
 
 /** TaskSink is the part of the reconciler the session drives. */
 export interface TaskSink {
-  setDesired(tasks: TaskAssignment[]): void;
+  setDesired(tasks: DesiredTask[]): void;
   statuses(): TaskStatusView[];
 }
 
@@ -72,16 +74,6 @@ export interface SessionIdentity {
 export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (0.5 + random() / 2));
-}
-
-/** toProtoStatus converts a status for the wire. */
-export function toProtoStatus(s: TaskStatusView): TaskStatus {
-  return {
-    namespace: s.namespace, name: s.name, uid: s.uid, phase: s.phase, containerId: s.containerId ?? '', pid: s.pid ?? 0,
-    ip: s.ip ?? '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
-    restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
-    pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0, ready: s.ready ?? false, lastProbe: s.lastProbe ?? '',
-  };
 }
 
 /** AgentSession keeps the agent connected; it never throws out of its loop. */
@@ -248,7 +240,7 @@ export class AgentSession {
             case 'desiredTasks':
               if (!this.registered) break;
               this.log.debug('desired tasks', { count: m.value.tasks.length });
-              this.opts.tasks.setDesired(m.value.tasks);
+              this.opts.tasks.setDesired(m.value.tasks.map(fromAssignment));
               break;
             case 'peers':
               if (this.registered) this.opts.onPeers?.(m.value.peers);

@@ -38,11 +38,27 @@ export interface TaskStatus {
 /** AgentPhase is a phase the agent itself reports. */
 export type AgentPhase = Exclude<TaskPhase, 'pending' | 'assigned' | 'lost'>;
 
+// Every phase, classified. A mapped type over the union rather than a list: a phase added to
+// TaskPhase does not compile until it says whether tasks leave it, and reportedByAgent must agree
+// with AgentPhase, so neither set below can silently miss a phase.
+const PHASES: { [P in TaskPhase]: { terminal: boolean; reportedByAgent: P extends AgentPhase ? true : false } } = {
+  pending: { terminal: false, reportedByAgent: false },
+  assigned: { terminal: false, reportedByAgent: false },
+  preparing: { terminal: false, reportedByAgent: true },
+  starting: { terminal: false, reportedByAgent: true },
+  running: { terminal: false, reportedByAgent: true },
+  succeeded: { terminal: true, reportedByAgent: true },
+  failed: { terminal: true, reportedByAgent: true },
+  lost: { terminal: true, reportedByAgent: false },
+  stopped: { terminal: true, reportedByAgent: true },
+};
+const ALL_PHASES = Object.keys(PHASES) as TaskPhase[];
+
 /** AGENT_PHASES lists every AgentPhase, for checking what arrives over the wire. */
-export const AGENT_PHASES: ReadonlySet<string> = new Set<AgentPhase>(['preparing', 'starting', 'running', 'succeeded', 'failed', 'stopped']);
+export const AGENT_PHASES: ReadonlySet<string> = new Set<string>(ALL_PHASES.filter((p) => PHASES[p].reportedByAgent));
 
 /** TERMINAL_PHASES are phases a task never leaves (a restart policy restarts a container while its task stays running). */
-export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(['succeeded', 'failed', 'lost', 'stopped']);
+export const TERMINAL_PHASES: ReadonlySet<TaskPhase> = new Set(ALL_PHASES.filter((p) => PHASES[p].terminal));
 
 /** isTerminal tells whether phase is one a task never leaves. */
 export function isTerminal(phase: TaskPhase | undefined): boolean {

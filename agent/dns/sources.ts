@@ -2,7 +2,7 @@
  * Which namespace a query comes from: the asking container's address looked up among this node's
  * tasks, as the reconciler reports them (it knows each task's namespace and address).
  */
-import type { TaskStatusView } from '../reconciler-status.js';
+import type { TaskStatusView } from '../reconciler/index.js';
 
 /** SOURCE_INDEX_MAX_AGE_MS bounds how stale the address → namespace index may be. */
 export const SOURCE_INDEX_MAX_AGE_MS = 1_000;

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
-import { LABEL_IMAGE, LABEL_NAMESPACE, LABEL_SERVICE, LABEL_TASK } from '../reconciler-spec.js';
+import { LABEL_IMAGE, LABEL_NAMESPACE, LABEL_SERVICE, LABEL_TASK } from '../reconciler/spec.js';
 import { createCgroupSeries } from './cgroup-metrics.js';
 import { createNetworkSeries, readContainerInterfaces } from './network-metrics.js';
 

@@ -3,7 +3,7 @@
  * comes from the control plane in RegisterAck; until it arrives containers start without an
  * address (and report none), which is also what a control plane without IPAM gives.
  */
-import type { PortMapping, ServiceEndpoints } from '../../proto/gen/berth/v1/agent.js';
+import type { ServiceEndpoints } from '../../proto/gen/berth/v1/agent.js';
 import { parseCidr } from '../../common/cidr.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { messageOf } from '../errors.js';
@@ -11,13 +11,13 @@ import { renderIngress, ingressTargets } from './ingress.js';
 import { CLUSTER_DOMAIN } from '../dns/answer.js';
 import { AddressBook, gatewayOf } from './ipam.js';
 import { attachContainer, detachContainer, ensureBridge, uplinkMtu } from './links.js';
-import { hostPortsOf, NatTables } from './ports.js';
+import { NatTables, type HostPort } from './ports.js';
 import { enableForwarding, ensureMasquerade, syncPeerRoutes, type PeerRoute } from './routes.js';
 
 /** ContainerNetwork is the reconciler's view of container networking. */
 export interface ContainerNetwork {
-  /** attach wires a running container (its init is pid), publishes its host-mode ports and returns its address; undefined: no subnet yet. */
-  attach(id: string, pid: number, ports: readonly PortMapping[]): Promise<string | undefined>;
+  /** attach wires a running container (its init is pid), publishes its host ports and returns its address; undefined: no subnet yet. */
+  attach(id: string, pid: number, ports: readonly HostPort[]): Promise<string | undefined>;
   /** resolvConf is the /etc/resolv.conf for a container of `namespace` (the node's DNS); undefined: the host's. */
   resolvConf(namespace: string): string | undefined;
   /** detach removes the container's link, published ports and address; idempotent. */
@@ -92,7 +92,7 @@ export class BridgeNetwork implements ContainerNetwork {
     return this.routing;
   }
 
-  async attach(id: string, pid: number, ports: readonly PortMapping[]): Promise<string | undefined> {
+  async attach(id: string, pid: number, ports: readonly HostPort[]): Promise<string | undefined> {
     const subnet = this.subnet;
     const net = subnet === undefined ? undefined : parseCidr(subnet);
     if (!subnet || !net) return undefined;
@@ -100,7 +100,7 @@ export class BridgeNetwork implements ContainerNetwork {
     const address = await this.book.allocate(id, subnet);
     if (!address) throw new Error(`no free address in ${subnet}`);
     try {
-      await attachContainer({ id, pid, address, prefixBits: net.bits, gateway: gatewayOf(net), mtu: await this.mtu! }, hostPortsOf(ports).length > 0);
+      await attachContainer({ id, pid, address, prefixBits: net.bits, gateway: gatewayOf(net), mtu: await this.mtu! }, ports.length > 0);
     } catch (err) {
       await this.book.release(id);
       throw err;
@@ -111,8 +111,7 @@ export class BridgeNetwork implements ContainerNetwork {
 
   // publish DNATs the container's host ports. A failure is logged, not thrown: the container
   // keeps its address and stays reachable by it, as it does without iptables.
-  private async publish(id: string, address: string, ports: readonly PortMapping[]): Promise<void> {
-    const published = hostPortsOf(ports);
+  private async publish(id: string, address: string, published: readonly HostPort[]): Promise<void> {
     if (published.length === 0) return;
     try {
       // Hairpin mode was set on the bridge port at attach: bridge-nf-call-iptables makes the

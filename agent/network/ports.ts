@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { PortMapping } from '../../proto/gen/berth/v1/agent.js';
 import type { Logger } from '../../common/log.js';
 import { messageOf } from '../errors.js';
 
@@ -29,12 +28,6 @@ export interface HostPort {
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
-}
-
-/** hostPortsOf keeps the mappings this node publishes for the container: hostPort > 0 and mode host (or unset). */
-export function hostPortsOf(ports: readonly PortMapping[]): HostPort[] {
-  return ports.filter((p) => p.hostPort > 0 && p.mode !== 'ingress')
-    .map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol === 'udp' ? 'udp' : 'tcp' }));
 }
 
 /** renderHostPortRules is the `-A` lines (iptables-restore syntax) publishing ports to address. */

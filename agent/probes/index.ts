@@ -4,13 +4,12 @@
  * only when a verdict changes (ready, not ready, unhealthy), so a steady container costs no
  * status traffic.
  */
-import type { HealthCheck } from '../../proto/gen/berth/v1/agent.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { messageOf } from '../errors.js';
 import { httpProbe, tcpProbe } from './probe-net.js';
-import { initialHealth, nextHealth, probeSettings, type HealthState, type ProbeResult, type ProbeSettings } from './probe-state.js';
+import { initialHealth, nextHealth, probeSettings, type HealthCheck, type HealthState, type ProbeResult, type ProbeSettings } from './probe-state.js';
 
-export { probeSettings, nextHealth, initialHealth, type HealthState, type ProbeResult, type ProbeSettings } from './probe-state.js';
+export { probeSettings, nextHealth, initialHealth, type HealthCheck, type HealthState, type Probe, type ProbeResult, type ProbeSettings } from './probe-state.js';
 
 /** ProbeTarget is the container a probe looks at. */
 export interface ProbeTarget {

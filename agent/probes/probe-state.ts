@@ -3,7 +3,25 @@
  * semantics): `successThreshold` consecutive passes make it ready, `failureThreshold` consecutive
  * failures make it not ready and unhealthy (the reconciler then restarts the container).
  */
-import type { HealthCheck } from '../../proto/gen/berth/v1/agent.js';
+/**
+ * Probe is how a check looks at a container: a tagged union (as the wire's oneof), so every
+ * switch over the kinds is checked for exhaustiveness.
+ */
+export type Probe =
+  | { $case: 'http'; value: { path: string; port: number } }
+  | { $case: 'tcp'; value: { port: number } }
+  | { $case: 'exec'; value: { command: string[] } };
+
+/** HealthCheck is one container's liveness check; 0 in a number means its default (probeSettings). */
+export interface HealthCheck {
+  /** probe is undefined for a check without a kind, which always passes. */
+  probe?: Probe;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  failureThreshold: number;
+  initialDelaySeconds: number;
+  successThreshold: number;
+}
 
 /** PROBE_INTERVAL_DEFAULT_MS is the time between probes when the check gives none (Kubernetes: 10 s). */
 export const PROBE_INTERVAL_DEFAULT_MS = 10_000;
@@ -21,7 +39,7 @@ export interface ProbeSettings {
   initialDelayMs: number;
 }
 
-/** probeSettings fills a wire health check's defaults (0 means "default" on the wire). */
+/** probeSettings fills a health check's defaults (0 means "default"). */
 export function probeSettings(h: HealthCheck): ProbeSettings {
   return {
     intervalMs: h.intervalSeconds > 0 ? h.intervalSeconds * 1000 : PROBE_INTERVAL_DEFAULT_MS,

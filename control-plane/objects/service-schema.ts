@@ -62,7 +62,7 @@ const template = {
       },
     },
     health, // probed by the agent (agent/probes)
-    restart: { // applied by the agent (agent/reconciler-restart.ts)
+    restart: { // applied by the agent (agent/reconciler/restart.ts)
       type: 'object',
       additionalProperties: false,
       required: ['policy'],
@@ -77,7 +77,7 @@ const template = {
       },
     },
     pullPolicy: { enum: ['always', 'if-not-present', 'never'] },
-    // Applied by the agent when it stops a task (agent/reconciler.ts); stopSignal names are checked in validation.ts.
+    // Applied by the agent when it stops a task (agent/reconciler/task-runner.ts); stopSignal names are checked in validation.ts.
     stopSignal: { type: ['string', 'integer'] },
     stopGracePeriodSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
     init: { type: 'boolean' },

@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 
-import { exitReason } from '../../agent/reconciler-status.js';
+import { exitReason } from '../../agent/reconciler/status.js';
 import { V1_CONTROLLERS } from '../../agent/runtime/cgroup-v1.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { ContainerSpec, ContainerState, ContainerStats } from '../../agent/runtime/runtime.js';

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ImageStore } from '../../agent/images/index.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
-import { LABEL_IMAGE_DIGEST } from '../../agent/reconciler-spec.js';
+import { LABEL_IMAGE_DIGEST } from '../../agent/reconciler/spec.js';
 import { ensureSeedImage, SEED_ARCHIVE } from '../support/images.js';
 import { tarOf, writeLayout } from '../support/oci-layout.js';
 import { waitExited } from '../support/runtime.js';

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { ContainerTemplate, TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
+import type { ContainerTemplate } from '../../proto/gen/berth/v1/agent.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
-import { Reconciler } from '../../agent/reconciler.js';
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import { fromAssignment } from '../../agent/convert.js';
+import { Reconciler, type DesiredTask, type Resources, type TaskStatusView } from '../../agent/reconciler/index.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
 import type { Logger } from '../../common/log.js';
 import { removeCgroupParent } from '../support/cgroups.js';
@@ -52,14 +52,15 @@ describe('the reconciler stops tasks through their shims and hears exits pushed'
     debug: () => undefined, warn: () => undefined, error: () => undefined, child: () => log,
     info: (msg, fields) => { if (msg === 'container stopped') stops.push(fields as unknown as LoggedStop); },
   };
-  const reconciler = async (): Promise<{ r: Reconciler; rt: NativeRuntime }> => {
+  const reconciler = async (allocatable?: Resources): Promise<{ r: Reconciler; rt: NativeRuntime }> => {
     const rt = new NativeRuntime({ stateDir, cgroupParent });
-    const r = new Reconciler({ runtime: rt, images, log, resyncMs: RESYNC_MS, report: (s) => reports.push(s) });
+    const r = new Reconciler({ runtime: rt, images, log, resyncMs: RESYNC_MS, report: (s) => reports.push(s), ...(allocatable ? { allocatable: () => allocatable } : {}) });
     reconcilers.push(r);
     await r.start();
     return { r, rt };
   };
-  const task = (n: string, command: string[], over: Partial<ContainerTemplate> = {}, desiredState = 'running'): TaskAssignment => ({
+  // What the control plane sends, through the agent's boundary, as the reconciler receives it.
+  const task = (n: string, command: string[], over: Partial<ContainerTemplate> = {}, desiredState = 'running'): DesiredTask => fromAssignment({
     namespace: 'default', service: 'stop', name: `stop-${n}`, uid: `uid-${n}`, desiredState, revision: 1,
     template: {
       image: image.reference, command, env: {}, workingDir: '', user: '', resources: { cpuCores: 0, memoryBytes: 0, pids: 32 }, ports: [],
@@ -157,5 +158,22 @@ describe('the reconciler stops tasks through their shims and hears exits pushed'
     assert.deepEqual(stopOf('uid-adopt-b'), { id: 'uid-adopt-b', exitCode: 143, exitSignal: 15 }, 'stopped through its shim by the new agent');
     second.r.setDesired([]);
     await second.r.idle();
+  });
+
+  it('refuses a task that would overcommit the node: reported failed with the reason, no container made', async () => {
+    const MiB = 1024 * 1024;
+    const { r, rt } = await reconciler({ cpuCores: 1, memoryBytes: 64 * MiB, pids: 100 });
+    const fits = task('fits', ['sleep', '3600'], { resources: { cpuCores: 0.25, memoryBytes: 48 * MiB, pids: 32 } });
+    const over = task('over', ['sleep', '3600'], { resources: { cpuCores: 0.25, memoryBytes: 32 * MiB, pids: 32 } });
+    r.setDesired([over, fits]);
+    await reported('fits', 'running');
+    const refused = await reported('over', 'failed');
+    assert.deepEqual([refused.reason, refused.message], ['OutOfMemory', 'needs 32 MiB of memory; 64 MiB allocatable, 48 MiB in use by 1 task']);
+    assert.equal(refused.containerId, undefined);
+    await r.idle();
+    assert.equal(await rt.state('uid-over'), undefined, 'the runtime never made a container for the refused task');
+    assert.ok(reports.filter((s) => s.name === 'stop-over').every((s) => s.phase === 'failed'), 'never preparing, starting or running');
+    r.setDesired([]);
+    await r.idle();
   });
 });

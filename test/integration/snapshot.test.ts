@@ -19,7 +19,7 @@ import type { Node, Service, Task } from '../../control-plane/objects/types.js';
 import { classify } from '../../control-plane/snapshot/data-dir.js';
 import { chooseEndpoint, etcdctlError, parseEndpointStatus } from '../../control-plane/snapshot/etcdctl.js';
 import { NativeRuntime } from '../../agent/runtime/native-runtime.js';
-import { LABEL_SERVICE } from '../../agent/reconciler-spec.js';
+import { LABEL_SERVICE } from '../../agent/reconciler/spec.js';
 import { berth, berthJson, REPO_ROOT, useConfigFor, waitFor, type CommandResult } from '../support/cluster.js';
 import { apiFetch, apiJson, createToken, joinToken, type SecureTarget } from '../support/secure.js';
 import { removeCgroupParent } from '../support/cgroups.js';

@@ -5,11 +5,10 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
+import { fromAssignment } from '../../agent/convert.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
-import { Reconciler } from '../../agent/reconciler.js';
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import { Reconciler, type DesiredTask, type TaskStatusView } from '../../agent/reconciler/index.js';
 
 const RESYNC_MS = 3_600_000;
 
@@ -55,7 +54,8 @@ const IMAGE: ResolvedImage = {
   config: { entrypoint: [], cmd: ['sh'], env: [], workingDir: '/', user: '' },
 };
 const images: Images = { resolve: async () => IMAGE };
-const task = (n: number): TaskAssignment => ({
+// What the control plane sends, through the agent's boundary, as the reconciler receives it.
+const task = (n: number): DesiredTask => fromAssignment({
   namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
   template: { image: IMAGE.reference, command: ['sleep', '3600'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined,
     pullPolicy: '', health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 } },

@@ -2,11 +2,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
-import type { HealthCheck, TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
+import type { HealthCheck } from '../../proto/gen/berth/v1/agent.js';
 import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
-import { Reconciler } from '../../agent/reconciler.js';
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import { Reconciler, type DesiredTask, type TaskStatusView } from '../../agent/reconciler/index.js';
+import { fromAssignment } from '../../agent/convert.js';
 import { initialHealth, nextHealth, probeSettings, ProbeLoop, runProbe, type HealthState, type ProbeResult } from '../../agent/probes/index.js';
 
 const check = (over: Partial<HealthCheck> = {}): HealthCheck => ({
@@ -131,15 +131,16 @@ const IMAGE: ResolvedImage = {
 };
 const images = { async resolve() { return IMAGE; } } as unknown as Images;
 
-function probedTask(policy: string): TaskAssignment {
-  return {
+// What the control plane sends, through the agent's boundary, as the reconciler receives it.
+function probedTask(policy: string): DesiredTask {
+  return fromAssignment({
     namespace: 'default', service: 'web', name: 'web-1', uid: 'uid-web-1', desiredState: 'running', revision: 1,
     template: {
       image: IMAGE.reference, command: ['httpd'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '',
       health: check({ probe: { $case: 'http', value: { path: '/', port: 80 } }, intervalSeconds: 1, failureThreshold: 2 }),
       restart: { policy, backoffSeconds: 1, maxBackoffSeconds: 1 },
     },
-  };
+  });
 }
 
 async function until(cond: () => boolean, what: string, limitMs = 8000): Promise<void> {

@@ -4,9 +4,9 @@ import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
 import { AgentError } from '../../agent/errors.js';
-import { Reconciler } from '../../agent/reconciler.js';
-import { pullBackoffMs, pullPolicyOf } from '../../agent/reconciler-pull.js';
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import { Reconciler, type DesiredTask, type TaskStatusView } from '../../agent/reconciler/index.js';
+import { pullBackoffMs } from '../../agent/reconciler/pull.js';
+import { fromAssignment, pullPolicyOf, restartSettings } from '../../agent/convert.js';
 
 /** FakeRuntime keeps containers in memory and counts calls. */
 class FakeRuntime implements Runtime {
@@ -53,12 +53,13 @@ const images: Images = {
   },
 };
 
-function task(n: number, over: Partial<TaskAssignment> = {}): TaskAssignment {
-  return {
+// What the control plane sends, through the agent's boundary, as the reconciler receives it.
+function task(n: number, over: Partial<DesiredTask> = {}): DesiredTask {
+  const sent: TaskAssignment = {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
     template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '', health: undefined, restart: undefined },
-    ...over,
   };
+  return { ...fromAssignment(sent), ...over };
 }
 
 function harness(runtime = new FakeRuntime()) {
@@ -122,7 +123,7 @@ test('desiredState stopped stops the container and reports stopped', async () =>
 test('under restart policy never, a container exiting non-zero is reported failed with its exit code, and is not restarted', async () => {
   const { runtime, r, reports } = harness();
   await r.start();
-  const never = (n: number) => { const t = task(n); t.template!.restart = { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 }; return t; };
+  const never = (n: number) => { const t = task(n); t.template!.restart = restartSettings({ policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 }); return t; };
   r.setDesired([never(1), never(2)]);
   await r.idle();
   runtime.exit('uid-1', 3);

@@ -1,13 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
 import type { ContainerSpec, ContainerState, ContainerStats, Runtime } from '../../agent/runtime/runtime.js';
 import type { Images, ResolvedImage } from '../../agent/images/index.js';
-import { Reconciler } from '../../agent/reconciler.js';
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import { Reconciler, type DesiredTask, type TaskStatusView } from '../../agent/reconciler/index.js';
 import {
-  backoffMessage, backoffResetMs, formatDelay, restartBackoffMs, restartSettings, shouldRestart, type RestartPolicyName,
-} from '../../agent/reconciler-restart.js';
+  backoffMessage, backoffResetMs, formatDelay, restartBackoffMs, shouldRestart, type RestartPolicyName,
+} from '../../agent/reconciler/restart.js';
+import { fromAssignment, restartSettings } from '../../agent/convert.js';
 
 test('restart back-off doubles from backoffSeconds and is capped at maxBackoffSeconds', () => {
   const table: Array<[{ backoffMs: number; maxBackoffMs: number }, number[]]> = [
@@ -87,14 +86,15 @@ const IMAGE: ResolvedImage = {
 };
 const images: Images = { async resolve() { return IMAGE; } } as unknown as Images;
 
-function task(policy: string): TaskAssignment {
-  return {
+// What the control plane sends, through the agent's boundary, as the reconciler receives it.
+function task(policy: string): DesiredTask {
+  return fromAssignment({
     namespace: 'default', service: 'crash', name: 'crash-1', uid: 'uid-crash-1', desiredState: 'running', revision: 1,
     template: {
       image: IMAGE.reference, command: ['false'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '',
       health: undefined, restart: policy === '' ? undefined : { policy, backoffSeconds: 1, maxBackoffSeconds: 60 },
     },
-  };
+  });
 }
 
 function harness() {

@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { AgentGatewayService, type AgentMessage, type ControlMessage, type TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
+import { AgentGatewayService, type AgentMessage, type ControlMessage } from '../../proto/gen/berth/v1/agent.js';
 import { AgentSession, backoffDelayMs, type SessionIdentity } from '../../agent/session.js';
 
 // The session logic is what these tests drive; the gateway stub speaks plaintext, so the
@@ -13,7 +13,7 @@ const plaintextIdentity: SessionIdentity = {
   renewed: () => undefined,
   forget: () => undefined,
 };
-import type { TaskStatusView } from '../../agent/reconciler-status.js';
+import type { DesiredTask, TaskStatusView } from '../../agent/reconciler/index.js';
 
 type Call = ServerDuplexStream<AgentMessage, ControlMessage>;
 
@@ -55,7 +55,7 @@ test('the session registers, reports fully, relays desired tasks, heartbeats, an
   const gw1 = await startGateway();
   const gw2 = await startGateway();
   after(() => { gw1.stop(); gw2.stop(); });
-  const desired: TaskAssignment[][] = [];
+  const desired: DesiredTask[][] = [];
   const known: TaskStatusView = { namespace: 'default', name: 'web-1', uid: 'u1', phase: 'running', pid: 42, restarts: 0 };
   const session = new AgentSession({
     servers: [`127.0.0.1:${gw1.port}`, `127.0.0.1:${gw2.port}`],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { securityFrom } from '../../agent/reconciler-spec.js';
+import { securityFrom } from '../../agent/convert.js';
 import { encodeShimSpec } from '../../agent/runtime/shim-spec.js';
 import type { ContainerSpec } from '../../agent/runtime/runtime.js';
 

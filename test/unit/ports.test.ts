@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ingressTargets, renderIngress } from '../../agent/network/ingress.js';
-import { deletionsOf, hostPortsOf, natScript, renderHostPortRules, rulesById, staleIds, staticRules } from '../../agent/network/ports.js';
+import { deletionsOf, natScript, renderHostPortRules, rulesById, staleIds, staticRules } from '../../agent/network/ports.js';
+import { hostPortsOf } from '../../agent/convert.js';
 import { portConflict } from '../../control-plane/api/port-conflicts.js';
 import type { PortSpec, Service } from '../../control-plane/objects/types.js';
 import { hostPortKeys } from '../../control-plane/scheduler/filter-ports.js';

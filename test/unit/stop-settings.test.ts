@@ -16,7 +16,9 @@ import { admitService } from '../../control-plane/objects/validation.js';
 import { canonicalSignal } from '../../control-plane/objects/signals.js';
 import type { Store } from '../../control-plane/store/store.js';
 import type { TaskAssignment } from '../../proto/gen/berth/v1/agent.js';
-import { buildContainerSpec, LABEL_STOP_GRACE_SECONDS, LABEL_STOP_SIGNAL, stopSettings } from '../../agent/reconciler-spec.js';
+import { buildContainerSpec, LABEL_STOP_GRACE_SECONDS, LABEL_STOP_SIGNAL, stopSettings } from '../../agent/reconciler/spec.js';
+import { fromAssignment } from '../../agent/convert.js';
+import type { DesiredTask } from '../../agent/reconciler/index.js';
 import type { ResolvedImage } from '../../agent/images/index.js';
 import { signalNumber } from '../../agent/runtime/signals.js';
 import { encodeShimSpec } from '../../agent/runtime/shim-spec.js';
@@ -72,7 +74,8 @@ const IMAGE: ResolvedImage = {
   reference: 'oci:/x', digest: 'sha256:' + 'c'.repeat(64), lowerDirs: ['/nonexistent/layer'],
   config: { entrypoint: [], cmd: ['sleep', '3600'], env: [], workingDir: '/', user: '' },
 };
-const assignment = (over: Partial<NonNullable<TaskAssignment['template']>> = {}): TaskAssignment => ({
+// What the control plane sends, through the agent's boundary, as the reconciler receives it.
+const assignment = (over: Partial<NonNullable<TaskAssignment['template']>> = {}): DesiredTask => fromAssignment({
   namespace: 'default', service: 'web', name: 'web-1', uid: 'uid-1', desiredState: 'running', revision: 1,
   template: { image: 'oci:/x', command: [], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '', health: undefined, restart: undefined, ...over },
 });

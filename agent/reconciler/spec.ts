@@ -1,12 +1,12 @@
 /**
- * Turning a task assignment plus its resolved image into a ContainerSpec: pure except for the
+ * Turning a desired task plus its resolved image into a ContainerSpec: pure except for the
  * optional lookup of a user name in the image's /etc/passwd and /etc/group.
  */
 import { lstat, readFile } from 'node:fs/promises';
-import type { SecurityContext, TaskAssignment } from '../proto/gen/berth/v1/agent.js';
-import type { ContainerSecurity, ContainerSpec } from './runtime/runtime.js';
-import type { ResolvedImage } from './images/index.js';
-import { AgentError } from './errors.js';
+import type { ContainerSpec } from '../runtime/runtime.js';
+import type { ResolvedImage } from '../images/index.js';
+import { AgentError } from '../errors.js';
+import type { DesiredTask, Resources, TaskRef } from './task.js';
 
 /** Container labels that let a restarted agent re-adopt its containers. */
 export const LABEL_NAMESPACE = 'berth.namespace';
@@ -33,11 +33,21 @@ export const LABEL_REVISION = 'berth.revision';
 export const LABEL_STOP_SIGNAL = 'berth.stop-signal';
 /** LABEL_STOP_GRACE_SECONDS: see LABEL_STOP_SIGNAL. */
 export const LABEL_STOP_GRACE_SECONDS = 'berth.stop-grace-seconds';
+/**
+ * LABEL_REQUEST_CPU_CORES, LABEL_REQUEST_MEMORY_BYTES and LABEL_REQUEST_PIDS hold what the task
+ * requested of the node (absent: 0), so a restarted agent counts a container it re-adopts in its
+ * admission check even before (or without) a desired task telling it the template.
+ */
+export const LABEL_REQUEST_CPU_CORES = 'berth.request.cpu-cores';
+/** LABEL_REQUEST_MEMORY_BYTES: see LABEL_REQUEST_CPU_CORES. */
+export const LABEL_REQUEST_MEMORY_BYTES = 'berth.request.memory-bytes';
+/** LABEL_REQUEST_PIDS: see LABEL_REQUEST_CPU_CORES. */
+export const LABEL_REQUEST_PIDS = 'berth.request.pids';
 
 const CONTAINER_ID = /^[a-z0-9-]{1,63}$/;
 
 /** containerIdFor picks the container id: the task uid, else the task name; both must be [a-z0-9-]{1,63}. */
-export function containerIdFor(task: Pick<TaskAssignment, 'uid' | 'name' | 'namespace'>): string {
+export function containerIdFor(task: TaskRef): string {
   if (CONTAINER_ID.test(task.uid)) return task.uid;
   if (CONTAINER_ID.test(task.name)) return task.name;
   throw new AgentError('BERTH_ERR_TASK_INVALID',
@@ -120,7 +130,7 @@ export function imageUserLookup(lowerDirs: string[]): UserLookup {
 }
 
 /** buildContainerSpec combines a task's template with its image's defaults. */
-export async function buildContainerSpec(task: TaskAssignment, id: string, image: ResolvedImage,
+export async function buildContainerSpec(task: DesiredTask, id: string, image: ResolvedImage,
   lookup: UserLookup = imageUserLookup(image.lowerDirs)): Promise<ContainerSpec> {
   const tpl = task.template;
   const where = `task ${task.namespace}/${task.name}`;
@@ -132,9 +142,9 @@ export async function buildContainerSpec(task: TaskAssignment, id: string, image
   const { uid, gid } = await resolveUser(tpl.user || image.config.user, lookup, where);
   const r = tpl.resources;
   const limits: ContainerSpec['limits'] = {};
-  if (r && r.cpuCores > 0) limits.cpuCores = r.cpuCores;
-  if (r && r.memoryBytes > 0) limits.memoryBytes = r.memoryBytes;
-  if (r && r.pids > 0) limits.pids = r.pids;
+  if (r.cpuCores > 0) limits.cpuCores = r.cpuCores;
+  if (r.memoryBytes > 0) limits.memoryBytes = r.memoryBytes;
+  if (r.pids > 0) limits.pids = r.pids;
   const spec: ContainerSpec = {
     id,
     hostname: task.name,
@@ -153,15 +163,34 @@ export async function buildContainerSpec(task: TaskAssignment, id: string, image
       [LABEL_IMAGE]: tpl.image,
       [LABEL_IMAGE_DIGEST]: image.digest,
       [LABEL_REVISION]: String(task.revision),
+      [LABEL_RESTART_POLICY]: tpl.restart.policy,
+      ...requestLabels(r),
     },
   };
   if (tpl.stopSignal) spec.labels[LABEL_STOP_SIGNAL] = tpl.stopSignal;
   if (tpl.stopGracePeriodSeconds !== undefined) spec.labels[LABEL_STOP_GRACE_SECONDS] = String(tpl.stopGracePeriodSeconds);
-  // Templates default to an init (absent means true), unlike the runtime's own default.
-  if (tpl.init !== false) spec.init = true;
-  const security = securityFrom(tpl.security);
-  if (security) spec.security = security;
+  // Templates default to an init (the converter settles absent as true), unlike the runtime's own default.
+  if (tpl.init) spec.init = true;
+  if (tpl.security) spec.security = tpl.security;
   return spec;
+}
+
+/** requestLabels records a task's non-zero requests as container labels. */
+export function requestLabels(r: Resources): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (r.cpuCores > 0) out[LABEL_REQUEST_CPU_CORES] = String(r.cpuCores);
+  if (r.memoryBytes > 0) out[LABEL_REQUEST_MEMORY_BYTES] = String(r.memoryBytes);
+  if (r.pids > 0) out[LABEL_REQUEST_PIDS] = String(r.pids);
+  return out;
+}
+
+/** requestOfLabels reads what requestLabels wrote; an absent or garbled label reads as 0. */
+export function requestOfLabels(labels: Record<string, string>): Resources {
+  const num = (key: string): number => {
+    const n = Number(labels[key] ?? 0);
+    return Number.isFinite(n) && n > 0 ? n : 0;
+  };
+  return { cpuCores: num(LABEL_REQUEST_CPU_CORES), memoryBytes: num(LABEL_REQUEST_MEMORY_BYTES), pids: num(LABEL_REQUEST_PIDS) };
 }
 
 /** StopSettings say how a container is stopped: its first signal, and the wait before SIGKILL. */
@@ -176,16 +205,4 @@ export function stopSettings(labels: Record<string, string>): StopSettings {
   const seconds = Number(labels[LABEL_STOP_GRACE_SECONDS]);
   const graced = labels[LABEL_STOP_GRACE_SECONDS] !== undefined && Number.isInteger(seconds) && seconds >= 0;
   return { signal: labels[LABEL_STOP_SIGNAL] || 'SIGTERM', ...(graced ? { graceMs: seconds * 1000 } : {}) };
-}
-
-/** securityFrom maps a template's security context; undefined when it changes no default. */
-export function securityFrom(s: SecurityContext | undefined): ContainerSecurity | undefined {
-  if (!s) return undefined;
-  const out: ContainerSecurity = {};
-  if (s.capAdd.length > 0) out.capAdd = [...s.capAdd];
-  if (s.capDrop.length > 0) out.capDrop = [...s.capDrop];
-  if (s.readOnlyRootfs) out.readOnlyRootfs = true;
-  if (s.userNamespace) out.userNamespace = true;
-  if (s.seccomp === 'unconfined') out.seccomp = 'unconfined';
-  return Object.keys(out).length > 0 ? out : undefined;
 }

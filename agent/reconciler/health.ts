@@ -1,13 +1,12 @@
 /**
- * Health checks as the reconciler sees them (issue 5): one ContainerHealth per task record watches
+ * Health checks as the reconciler sees them: one ContainerHealth per task record watches
  * whichever container currently runs the task, keeps its verdict (ready, unhealthy) and tells the
  * reconciler when the verdict changes. Containers are told apart by pid, so a late result about a
  * container that has since been replaced is ignored.
  */
-import type { HealthCheck } from '../proto/gen/berth/v1/agent.js';
-import type { ContainerState, Runtime } from './runtime/runtime.js';
-import { silentLogger, type Logger } from '../common/log.js';
-import { describeCheck, ProbeLoop, type ProbeResult, type ProbeTarget } from './probes/index.js';
+import type { ContainerState, Runtime } from '../runtime/runtime.js';
+import { silentLogger, type Logger } from '../../common/log.js';
+import { describeCheck, ProbeLoop, type HealthCheck, type ProbeResult, type ProbeTarget } from '../probes/index.js';
 
 /** HealthVerdict is what changed: the container became (not) ready, or must be restarted. */
 export type HealthVerdict = 'ready' | 'not-ready' | 'unhealthy';

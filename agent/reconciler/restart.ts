@@ -1,11 +1,10 @@
 /**
- * Restart policy (issue 5): pure decisions the reconciler takes when a container of a task that
- * is still desired running exits. Kubernetes semantics: the task keeps phase `running` while the
+ * Restart policy: pure decisions the reconciler takes when a container of a task that is still
+ * desired running exits. Kubernetes semantics: the task keeps phase `running` while the
  * agent waits to restart it (reason CrashLoopBackOff), so the control plane never sees a terminal
  * `failed` for a crash and its replacement back-off does not fight this one. Only policy `never`
  * (or `on-failure` after a clean exit) lets the task end.
  */
-import type { RestartPolicy } from '../proto/gen/berth/v1/agent.js';
 
 /** RestartPolicyName is what a template may ask for; absent means `always` (Swarm/Kubernetes default for services). */
 export type RestartPolicyName = 'always' | 'on-failure' | 'never';
@@ -24,12 +23,14 @@ export interface RestartSettings {
   maxBackoffMs: number;
 }
 
-/** restartSettings fills a wire policy's defaults; an unknown policy name reads as `always`. */
-export function restartSettings(p: RestartPolicy | undefined): RestartSettings {
-  const policy: RestartPolicyName = p?.policy === 'never' || p?.policy === 'on-failure' ? p.policy : 'always';
-  const backoffMs = p && p.backoffSeconds > 0 ? p.backoffSeconds * 1000 : RESTART_BACKOFF_DEFAULT_MS;
-  const maxBackoffMs = Math.max(backoffMs, p && p.maxBackoffSeconds > 0 ? p.maxBackoffSeconds * 1000 : RESTART_BACKOFF_MAX_DEFAULT_MS);
-  return { policy, backoffMs, maxBackoffMs };
+/** DEFAULT_RESTART_SETTINGS apply when a template gives no restart policy: always, 1 s doubling to 60 s. */
+export const DEFAULT_RESTART_SETTINGS: Readonly<RestartSettings> = Object.freeze({
+  policy: 'always', backoffMs: RESTART_BACKOFF_DEFAULT_MS, maxBackoffMs: RESTART_BACKOFF_MAX_DEFAULT_MS,
+});
+
+/** restartPolicyName reads a policy name (a template's, or a container's label); anything unknown is `always`. */
+export function restartPolicyName(raw: string | undefined): RestartPolicyName {
+  return raw === 'never' || raw === 'on-failure' ? raw : 'always';
 }
 
 /** ExitFacts is how one run of a container ended. */

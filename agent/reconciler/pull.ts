@@ -2,9 +2,8 @@
  * Image-pull retries for one task: consecutive failures, the exponential back-off between pulls
  * (Kubernetes: ErrImagePull, then ImagePullBackOff up to 5 minutes) and the retry timer.
  */
-import type { PullPolicy } from './images/index.js';
-import { AgentError, messageOf, reasonOf } from './errors.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import { AgentError, messageOf, reasonOf } from '../errors.js';
+import { DeadlineTimer } from '../deadline-timer.js';
 
 /** PULL_BACKOFF_INITIAL_MS is the wait after a task's first failed pull; it doubles per failure. */
 export const PULL_BACKOFF_INITIAL_MS = 1_000;
@@ -16,11 +15,6 @@ export const PULL_PROGRESS_INTERVAL_MS = 500;
 /** pullBackoffMs is the wait after `failures` consecutive failed pulls (1 s, 2 s, 4 s ... 5 min). */
 export function pullBackoffMs(failures: number, initialMs = PULL_BACKOFF_INITIAL_MS, maxMs = PULL_BACKOFF_MAX_MS): number {
   return Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
-}
-
-/** pullPolicyOf maps the wire's pull policy ("" = default) to the store's. */
-export function pullPolicyOf(raw: string | undefined): PullPolicy {
-  return raw === 'always' || raw === 'never' ? raw : 'if-not-present';
 }
 
 /** PullFailure is what a failed pull means for the task's status and the next attempt. */
