@@ -5,7 +5,7 @@
  * here once, so the reconciler and what it drives never read a proto type.
  */
 import type {
-  ContainerTemplate, HealthCheck as ProtoHealthCheck, PortMapping, RestartPolicy, SecurityContext, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate, DesiredTasks, HealthCheck as ProtoHealthCheck, PortMapping, RestartPolicy, SecurityContext, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import type { PullPolicy } from './images/index.js';
 import type { HostPort } from './network/ports.js';
@@ -14,6 +14,15 @@ import type { ContainerSecurity } from './runtime/runtime.js';
 import { RESTART_BACKOFF_DEFAULT_MS, RESTART_BACKOFF_MAX_DEFAULT_MS, restartPolicyName, type RestartSettings } from './reconciler/restart.js';
 import type { TaskStatusView } from './reconciler/status.js';
 import { NO_RESOURCES, type DesiredTask, type TaskTemplate } from './reconciler/task.js';
+
+/**
+ * fromDesiredTasks turns a node's desired set into the tasks the reconciler converges on, each
+ * with its template (its own, or the shared one its templateRef names). A task whose template
+ * did not come is returned without one; the reconciler then keeps it from starting.
+ */
+export function fromDesiredTasks(m: DesiredTasks): DesiredTask[] {
+  return m.tasks.map((a) => fromAssignment(a.template === undefined && a.templateRef ? { ...a, template: m.templates[a.templateRef] } : a));
+}
 
 /** fromAssignment turns what the control plane sent into the task the reconciler converges on. */
 export function fromAssignment(a: TaskAssignment): DesiredTask {

@@ -14,7 +14,7 @@ import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../common/grpc-
 import { silentLogger, type Logger } from '../common/log.js';
 import type { DesiredTask, TaskStatusView } from './reconciler/index.js';
 import type { ExecHandler } from './exec.js';
-import { fromAssignment, toProtoStatus } from './convert.js';
+import { fromDesiredTasks, toProtoStatus } from './convert.js';
 
 /** INITIAL_BACKOFF_MS is the first reconnect delay. */
 export const INITIAL_BACKOFF_MS = 250;
@@ -240,7 +240,7 @@ export class AgentSession {
             case 'desiredTasks':
               if (!this.registered) break;
               this.log.debug('desired tasks', { count: m.value.tasks.length });
-              this.opts.tasks.setDesired(m.value.tasks.map(fromAssignment));
+              this.opts.tasks.setDesired(fromDesiredTasks(m.value));
               break;
             case 'peers':
               if (this.registered) this.opts.onPeers?.(m.value.peers);

@@ -1,6 +1,6 @@
 /** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
 import type {
-  ContainerTemplate as ProtoTemplate, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate as ProtoTemplate, DesiredTasks, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../../proto/gen/berth/v1/agent.js';
 import { AGENT_PHASES } from '../../common/task-status.js';
 import type { ContainerTemplate, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
@@ -48,15 +48,30 @@ export function toProtoHealth(h: HealthSpec): ProtoHealth {
   };
 }
 
-/** toAssignment converts a stored task into what its node's agent receives. */
-export function toAssignment(t: Task): TaskAssignment {
+/**
+ * toDesiredTasks is a node's complete desired set as its agent receives it: tasks sorted by
+ * namespace and name, and each stored template (templateRef) converted and sent once.
+ */
+export function toDesiredTasks(tasks: readonly Task[]): DesiredTasks {
+  const templates: Record<string, ProtoTemplate> = {};
+  const assignments = tasks.map((t) => {
+    const ref = t.spec.templateRef;
+    if (ref === undefined) return toAssignment(t);
+    templates[ref] ??= toProtoTemplate(t.spec.template);
+    return { ...toAssignment(t, false), templateRef: ref };
+  }).sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return { tasks: assignments, templates };
+}
+
+/** toAssignment converts a stored task into what its node's agent receives (withTemplate false: the template goes in DesiredTasks.templates). */
+export function toAssignment(t: Task, withTemplate = true): TaskAssignment {
   return {
     namespace: t.metadata.namespace ?? '',
     service: t.spec.service,
     name: t.metadata.name,
     uid: t.metadata.uid,
     desiredState: t.spec.desiredState,
-    template: toProtoTemplate(t.spec.template),
+    template: withTemplate ? toProtoTemplate(t.spec.template) : undefined,
     revision: t.spec.revision,
   };
 }

@@ -19,7 +19,7 @@ import type { EndpointsFeed, EndpointsSnapshot } from '../network/endpoints.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { StoreLease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
-import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toAssignment } from './convert.js';
+import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toDesiredTasks } from './convert.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
 import { mergeReported } from './reported-status.js';
 import { checkRevocation, nodeCertificateOf, peerOf, type NodeCertificate, type Refusal } from './node-identity.js';
@@ -295,13 +295,11 @@ export class Session {
   private push(): void {
     // A lost task was given up and replaced: the agent must not run it, even if it comes back
     // with it (a node that was away, or a store restored from a snapshot).
-    const tasks = this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!).filter((t) => t.status.phase !== 'lost')
-      .map(toAssignment)
-      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-    const encoded = JSON.stringify(tasks);
+    const desired = toDesiredTasks(this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!).filter((t) => t.status.phase !== 'lost'));
+    const encoded = JSON.stringify(desired);
     if (encoded === this.lastPushed) return;
     this.lastPushed = encoded;
-    this.send({ msg: { $case: 'desiredTasks', value: { tasks } } });
+    this.send({ msg: { $case: 'desiredTasks', value: desired } });
   }
 
   /** reportImages records the node's image list in its status (compare-and-swap, like every write). */

@@ -146,7 +146,8 @@ async function fakeAgent(nodeName: string) {
     lastDesired: (): TaskAssignment[] | undefined => {
       for (let i = received.length - 1; i >= 0; i--) {
         const m = received[i]!.msg;
-        if (m?.$case === 'desiredTasks') return m.value.tasks;
+        // Each revision's template comes once, in the message's templates map.
+        if (m?.$case === 'desiredTasks') return m.value.tasks.map((t) => ({ ...t, template: t.template ?? m.value.templates[t.templateRef ?? ''] }));
       }
       return undefined;
     },

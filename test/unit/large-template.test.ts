@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { AGENT_SESSION_CHANNEL_OPTIONS, GRPC_DEFAULT_MAX_RECEIVE_BYTES, GRPC_MAX_MESSAGE_BYTES } from '../../common/grpc-limits.js';
 import { createLogger } from '../../common/log.js';
 import { buildApi } from '../../control-plane/api/server.js';
-import { toAssignment } from '../../control-plane/gateway/convert.js';
+import { toDesiredTasks } from '../../control-plane/gateway/convert.js';
 import type { Task } from '../../control-plane/objects/types.js';
 import { admitService, MAX_TEMPLATE_BYTES } from '../../control-plane/objects/validation.js';
 import { Authenticator } from '../../control-plane/security/authentication.js';
@@ -71,7 +71,21 @@ function task(i: number, env: Record<string, string>): Task {
 
 /** pushBytes is the size on the wire of the DesiredTasks message the gateway sends a node running tasks. */
 const pushBytes = (tasks: Task[]): number =>
-  ControlMessage.encode({ msg: { $case: 'desiredTasks', value: { tasks: tasks.map(toAssignment) } } }).finish().length;
+  ControlMessage.encode({ msg: { $case: 'desiredTasks', value: toDesiredTasks(tasks) } }).finish().length;
+
+test('tasks of one revision share one template on the wire: 200 tasks of the largest template cost one copy', () => {
+  const env = envOf(MAX_TEMPLATE_BYTES);
+  const shared = (n: number): Task[] => Array.from({ length: n }, (_, i) => {
+    const t = task(i, env);
+    return { ...t, spec: { ...t.spec, templateRef: 'svc-uid.1' } };
+  });
+  const one = pushBytes(shared(1));
+  const many = pushBytes(shared(200));
+  assert.ok(many < one + 200 * 512, `200 tasks: ${many} bytes, 1 task: ${one} bytes`);
+  const desired = toDesiredTasks(shared(3));
+  assert.deepEqual(Object.keys(desired.templates), ['svc-uid.1']);
+  assert.ok(desired.tasks.every((a) => a.template === undefined && a.templateRef === 'svc-uid.1'));
+});
 
 test('a node running 100 tasks with 20 KiB of env each gets a DesiredTasks under gRPC\'s default 4 MiB', () => {
   const env: Record<string, string> = {};

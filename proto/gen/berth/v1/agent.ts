@@ -325,13 +325,25 @@ export interface TaskAssignment {
   name: string;
   uid: string;
   desiredState: string;
+  /** unset when template_ref names one in DesiredTasks.templates */
   template: ContainerTemplate | undefined;
   revision: number;
+  /** "<service uid>.<revision>": the task runs DesiredTasks.templates[template_ref] */
+  templateRef?: string | undefined;
 }
 
-/** DesiredTasks is the complete set for this node; tasks absent from it must not run. */
+/**
+ * DesiredTasks is the complete set for this node; tasks absent from it must not run. Each
+ * revision's template is sent once, however many of the node's tasks run it.
+ */
 export interface DesiredTasks {
   tasks: TaskAssignment[];
+  templates: { [key: string]: ContainerTemplate };
+}
+
+export interface DesiredTasks_TemplatesEntry {
+  key: string;
+  value: ContainerTemplate | undefined;
 }
 
 export interface TaskStatus {
@@ -4111,7 +4123,16 @@ export const SecurityContext: MessageFns<SecurityContext> = {
 };
 
 function createBaseTaskAssignment(): TaskAssignment {
-  return { namespace: "", service: "", name: "", uid: "", desiredState: "", template: undefined, revision: 0 };
+  return {
+    namespace: "",
+    service: "",
+    name: "",
+    uid: "",
+    desiredState: "",
+    template: undefined,
+    revision: 0,
+    templateRef: undefined,
+  };
 }
 
 export const TaskAssignment: MessageFns<TaskAssignment> = {
@@ -4136,6 +4157,9 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
     }
     if (message.revision !== 0) {
       writer.uint32(56).int64(message.revision);
+    }
+    if (message.templateRef !== undefined) {
+      writer.uint32(66).string(message.templateRef);
     }
     return writer;
   },
@@ -4209,6 +4233,14 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
             message.revision = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.templateRef = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4234,6 +4266,11 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
         : "",
       template: isSet(object.template) ? ContainerTemplate.fromJSON(object.template) : undefined,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      templateRef: isSet(object.templateRef)
+        ? globalThis.String(object.templateRef)
+        : isSet(object.template_ref)
+        ? globalThis.String(object.template_ref)
+        : undefined,
     };
   },
 
@@ -4260,6 +4297,9 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
     }
+    if (message.templateRef !== undefined) {
+      obj.templateRef = message.templateRef;
+    }
     return obj;
   },
 
@@ -4277,12 +4317,13 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
       ? ContainerTemplate.fromPartial(object.template)
       : undefined;
     message.revision = object.revision ?? 0;
+    message.templateRef = object.templateRef ?? undefined;
     return message;
   },
 };
 
 function createBaseDesiredTasks(): DesiredTasks {
-  return { tasks: [] };
+  return { tasks: [], templates: {} };
 }
 
 export const DesiredTasks: MessageFns<DesiredTasks> = {
@@ -4290,6 +4331,9 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
     for (const v of message.tasks) {
       TaskAssignment.encode(v!, writer.uint32(10).fork()).join();
     }
+    globalThis.Object.entries(message.templates).forEach(([key, value]: [string, ContainerTemplate]) => {
+      DesiredTasks_TemplatesEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
     return writer;
   },
 
@@ -4314,6 +4358,17 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
             message.tasks.push(TaskAssignment.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = DesiredTasks_TemplatesEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.templates[entry2.key] = entry2.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4329,6 +4384,20 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
   fromJSON(object: any): DesiredTasks {
     return {
       tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => TaskAssignment.fromJSON(e)) : [],
+      templates: isObject(object.templates)
+        ? (globalThis.Object.entries(object.templates) as [string, any][]).reduce(
+          (acc: { [key: string]: ContainerTemplate }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: ContainerTemplate.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -4336,6 +4405,15 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
     const obj: any = {};
     if (message.tasks?.length) {
       obj.tasks = message.tasks.map((e) => TaskAssignment.toJSON(e));
+    }
+    if (message.templates) {
+      const entries = globalThis.Object.entries(message.templates) as [string, ContainerTemplate][];
+      if (entries.length > 0) {
+        obj.templates = {};
+        entries.forEach(([k, v]) => {
+          obj.templates[k] = ContainerTemplate.toJSON(v);
+        });
+      }
     }
     return obj;
   },
@@ -4346,6 +4424,102 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
   fromPartial<I extends Exact<DeepPartial<DesiredTasks>, I>>(object: I): DesiredTasks {
     const message = createBaseDesiredTasks();
     message.tasks = object.tasks?.map((e) => TaskAssignment.fromPartial(e)) || [];
+    message.templates = (globalThis.Object.entries(object.templates ?? {}) as [string, ContainerTemplate][]).reduce(
+      (acc: { [key: string]: ContainerTemplate }, [key, value]: [string, ContainerTemplate]) => {
+        if (value !== undefined) {
+          acc[key] = ContainerTemplate.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseDesiredTasks_TemplatesEntry(): DesiredTasks_TemplatesEntry {
+  return { key: "", value: undefined };
+}
+
+export const DesiredTasks_TemplatesEntry: MessageFns<DesiredTasks_TemplatesEntry> = {
+  encode(message: DesiredTasks_TemplatesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      ContainerTemplate.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DesiredTasks_TemplatesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDesiredTasks_TemplatesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = ContainerTemplate.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DesiredTasks_TemplatesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ContainerTemplate.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: DesiredTasks_TemplatesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ContainerTemplate.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DesiredTasks_TemplatesEntry>, I>>(base?: I): DesiredTasks_TemplatesEntry {
+    return DesiredTasks_TemplatesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DesiredTasks_TemplatesEntry>, I>>(object: I): DesiredTasks_TemplatesEntry {
+    const message = createBaseDesiredTasks_TemplatesEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? ContainerTemplate.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
