@@ -24,11 +24,11 @@ export interface SchemaErrorLike {
 export const DEFAULT_REPLICAS = 1;
 
 /**
- * MAX_TEMPLATE_BYTES bounds a service's template as stored JSON. Every task carries a copy, in
- * etcd, in each control plane's watch cache and in its node's DesiredTasks message, so the size
- * multiplies by the replicas. With it one task (template, labels, metadata) is a small part of
- * a txn (MAX_TXN_BYTES), so any number of replicas commits in byte-bounded txns, and 200 tasks
- * of this size still fit one agent push (GRPC_MAX_MESSAGE_BYTES in common/grpc-limits.ts).
+ * MAX_TEMPLATE_BYTES bounds a service's template as stored JSON. Tasks refer to their revision's
+ * one stored copy (store/task-templates.ts) and an agent gets each copy once, but the revision
+ * history keeps up to REVISION_HISTORY_LIMIT of them per service, each fits one etcd txn
+ * (MAX_TXN_BYTES) with room to spare, and tasks stored before templates were shared (or 200 of
+ * them on one node) still fit one agent push (GRPC_MAX_MESSAGE_BYTES in common/grpc-limits.ts).
  */
 export const MAX_TEMPLATE_BYTES = 256 * 1024;
 
@@ -157,7 +157,7 @@ export function admitServiceSpec(spec: ServiceSpec): Admit<ServiceSpec> {
   if (!template.ok) return template;
   const templateBytes = Buffer.byteLength(JSON.stringify(template.value));
   if (templateBytes > MAX_TEMPLATE_BYTES) {
-    return invalid('spec.template', `is ${templateBytes} bytes as JSON, over the limit of ${MAX_TEMPLATE_BYTES} (${MAX_TEMPLATE_BYTES / 1024} KiB): every task carries a copy of it; put large configuration into the image instead of env or command`);
+    return invalid('spec.template', `is ${templateBytes} bytes as JSON, over the limit of ${MAX_TEMPLATE_BYTES} (${MAX_TEMPLATE_BYTES / 1024} KiB): it is kept with every revision and sent to every node that runs it; put large configuration into the image instead of env or command`);
   }
   for (const [i, c] of (spec.placement?.constraints ?? []).entries()) {
     const parsed = parseConstraint(c);
