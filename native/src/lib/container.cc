@@ -115,6 +115,18 @@ void wait_for_start(int err_w, int fifo_fd, const Spec& spec) {
   ::close(fifo_fd);
 }
 
+// read_all reads fd to its end (the writers closed it), retrying interrupted reads.
+std::string read_all(int fd) {
+  std::string out;
+  char buf[1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
 // ChildFds are the child's ends of the pipes launch_container made.
 struct ChildFds {
   int sync_r;    // the go byte (and, in a user namespace, "maps written")
@@ -301,19 +313,15 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
   if (rc < 0) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    // The child builds its rootfs meanwhile and may have failed first (then the go byte meets a
+    // closed pipe): its own error says why, not our EPIPE.
+    if (std::string early = read_all(fail_r.get()); !early.empty()) return parse_child_error(early, e);
     if (e != nullptr) *e = cg_err;
     return rc;
   }
   sync_w.reset();
 
-  std::string msg;
-  char buf[1024];
-  for (;;) {
-    ssize_t n = ::read(fail_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
+  std::string msg = read_all(fail_r.get());
   if (!msg.empty()) {
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     return parse_child_error(msg, e);
