@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,8 +169,16 @@ export class NativeRuntime implements Runtime {
       throw err;
     }
     // spec.json is written before the start so a crash right after it still leaves enough to re-adopt.
+    // Written whole or not at all (a full disk must not leave a truncated one), and a container
+    // whose spec could not be written is not left behind.
     const stored: StoredSpec = { spec, cgroupParent: this.cgroupParent, createdAt: new Date().toISOString() };
-    await writeFile(join(dir, 'spec.json'), JSON.stringify(stored));
+    try {
+      await writeFile(join(dir, 'spec.json.tmp'), JSON.stringify(stored));
+      await rename(join(dir, 'spec.json.tmp'), join(dir, 'spec.json'));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError('BERTH_ERR_RUNTIME_START', `container ${spec.id}: cannot record its spec: ${(err as Error).message}`, { errnoCode: (err as NodeJS.ErrnoException).code, step: 'record spec', path: join(dir, 'spec.json') }, err);
+    }
     const text = encodeShimSpec(spec, {
       cgroupParent: this.cgroupParent,
       cgroupRoot: this.cgroupRoot,
@@ -201,9 +209,8 @@ export class NativeRuntime implements Runtime {
   async state(id: string): Promise<ContainerState | undefined> {
     if (!ID_PATTERN.test(id)) return undefined;
     const dir = this.dir(id);
-    const specText = await readText(join(dir, 'spec.json'));
-    if (specText === undefined) return undefined;
-    const stored = JSON.parse(specText) as StoredSpec;
+    const stored = await this.storedSpec(id);
+    if (stored === undefined) return undefined;
     const [pidText, shimText, exitText] = await Promise.all([
       readText(join(dir, 'pid')),
       readText(join(dir, 'shim.pid')),
@@ -300,8 +307,7 @@ export class NativeRuntime implements Runtime {
       throw new RuntimeError('BERTH_ERR_RUNTIME_RUNNING', `container ${id} is running; stop it first`);
     }
     this.forget(id);
-    const stored = await readText(join(dir, 'spec.json'));
-    const parent = stored ? (JSON.parse(stored) as StoredSpec).cgroupParent : this.cgroupParent;
+    const parent = (await this.storedSpec(id))?.cgroupParent ?? this.cgroupParent;
     await removeCgroupDirs(this.cgroups.dirs(`${parent}/${id}`));
     await rm(dir, { recursive: true, force: true });
   }
@@ -309,8 +315,8 @@ export class NativeRuntime implements Runtime {
   async stats(id: string): Promise<ContainerStats | undefined> {
     const st = await this.state(id);
     if (!st || st.status !== 'running') return undefined;
-    const stored = JSON.parse((await readText(join(this.dir(id), 'spec.json'))) ?? '{}') as StoredSpec;
-    return this.cgroups.stats(`${stored.cgroupParent ?? this.cgroupParent}/${id}`);
+    const stored = await this.storedSpec(id);
+    return this.cgroups.stats(`${stored?.cgroupParent ?? this.cgroupParent}/${id}`);
   }
 
   async exec(id: string, req: ExecRequest): Promise<ExecResult> {
@@ -379,6 +385,27 @@ export class NativeRuntime implements Runtime {
     if (st?.status !== 'running') return st;
     throw new RuntimeError('BERTH_ERR_RUNTIME_SHIM_UNREACHABLE',
       `container ${id}: its shim (pid ${st.shimPid}) does not answer on ${join(this.dir(id), SHIM_SOCKET)}; refusing to signal pid ${st.pid} directly`);
+  }
+
+  /**
+   * storedSpec reads a container's spec.json; undefined when there is none. One that does not
+   * parse (written by an older agent onto a full disk) belongs to a container that never
+   * started: its directory is removed unless a shim still runs there, so it neither breaks
+   * every list() nor stays behind.
+   */
+  private async storedSpec(id: string): Promise<StoredSpec | undefined> {
+    const dir = this.dir(id);
+    const text = await readText(join(dir, 'spec.json'));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as StoredSpec;
+    } catch {
+      const shimPid = Number((await readText(join(dir, 'shim.pid'))) ?? 0);
+      if (shimPid > 0 && (await this.shimAlive(shimPid, dir))) return undefined;
+      await rm(dir, { recursive: true, force: true });
+      this.log.warn('removed a container dir whose spec.json does not parse (never started)', { id, dir });
+      return undefined;
+    }
   }
 
   /** shimAlive tells whether shimPid is still this container's shim (read from /proc, no signal). */

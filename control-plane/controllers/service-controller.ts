@@ -58,6 +58,16 @@ function stopOp(t: Task): WriteOp {
   return { type: 'update', key: taskKey(t.metadata.namespace!, t.spec.service, t.metadata.name), object: next, expectedRevision: t.metadata.resourceVersion! };
 }
 
+/**
+ * lastOpPerKey keeps one write per key, the last one decided (etcd refuses a txn that names a
+ * key twice): a failed task stamped with its backoff and then stopped by the rollout plan in the
+ * same sync is just stopped. Order is otherwise kept.
+ */
+export function lastOpPerKey(ops: readonly WriteOp[]): WriteOp[] {
+  const last = new Map(ops.map((o, i) => [o.key, i]));
+  return ops.filter((o, i) => last.get(o.key) === i);
+}
+
 /** ServiceController owns the "<ns>/<name>" work queue for services. */
 export class ServiceController {
   readonly queue: WorkQueue;
@@ -126,7 +136,7 @@ export class ServiceController {
     }
     const tasks = this.inf.tasks.byIndex(TASKS_BY_SERVICE, key);
     let step: RolloutStep | undefined;
-    const ops: WriteOp[] = [];
+    let ops: WriteOp[] = [];
     const active: Task[] = [];
     const rescheduled: Task[] = [];
     for (const t of tasks) {
@@ -198,6 +208,7 @@ export class ServiceController {
     if (ops.length > 0) {
       // New tasks refer to their revision's one stored template: write it first if it is new.
       if (svc) this.prependTemplate(svc, ops);
+      ops = lastOpPerKey(ops);
       const results = await this.store.commit(ops);
       const failed = results.filter((r) => !r.ok).length;
       for (const r of results) if (r.ok) lastRevision = r.revision;

@@ -4,7 +4,30 @@
  */
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
+import { WatchManager } from 'etcd3/lib/watch.js';
 import { ETCD_CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-limits.js';
+
+/** WatchResponseHandler is the part of etcd3's WatchManager that dispatches one response. */
+interface WatchResponseHandler {
+  watchers: { id: string | null }[];
+  handleResponse(res: { watch_id: string }): void;
+}
+
+/**
+ * toleratesLateWatchResponses makes etcd3 drop a watch response for a watcher it no longer has
+ * instead of throwing from its stream handler, which ends the process: etcd may still send
+ * events for a watch the client has just cancelled (a cache relisting after a compaction does
+ * exactly that). Found by the chaos suite (scenario control-plane, seed 1002).
+ */
+export function toleratesLateWatchResponses(proto: WatchResponseHandler): void {
+  const dispatch = proto.handleResponse;
+  proto.handleResponse = function handleResponse(this: WatchResponseHandler, res) {
+    if (!this.watchers.some((w) => w.id === res.watch_id)) return;
+    dispatch.call(this, res);
+  };
+}
+
+toleratesLateWatchResponses(WatchManager.prototype as unknown as WatchResponseHandler);
 
 /** ETCD_DIAL_TIMEOUT_MS bounds one connection attempt to an etcd member. */
 export const ETCD_DIAL_TIMEOUT_MS = 5_000;

@@ -70,13 +70,20 @@ function failEveryPlacedTask(cache: Informers): () => void {
 }
 
 async function leaderStarts(): Promise<void> {
+  await leaderFalls();
   inf = await startInformers(store, log);
   stopFailing = failEveryPlacedTask(inf);
   ctl = startControllers(inf, store, log);
 }
 
-async function leaderFalls(): Promise<void> {
+/** agentQuiet stops playing the failing agent: tasks stay as they are. */
+function agentQuiet(): void {
   stopFailing?.();
+  stopFailing = undefined;
+}
+
+async function leaderFalls(): Promise<void> {
+  agentQuiet();
   await ctl?.stop();
   await inf?.stop();
   ctl = undefined;
@@ -112,4 +119,30 @@ test('a new leader keeps the failure backoff where the old one left it', async (
     CONVERGE_TIMEOUT_MS, () => 'the held task is replaced');
   assert.ok(Date.parse(replacement.metadata.createdAt) >= deadline,
     `replacement created at ${replacement.metadata.createdAt}, before the stored deadline ${held!.status.replaceAfter}`);
+});
+
+test('a failed task seen for the first time by a sync that also scales it away is simply stopped (one write per key)', async () => {
+  // Set up while no leader runs: a service of one replica whose task has just failed, then scaled to 0.
+  const a = admitService({ kind: 'Service', metadata: { name: 'shrink' }, spec: { replicas: 1, template: { image: 'oci-archive:/images/busybox.tar' } } }, { namespace: 'default' });
+  assert.ok(a.ok);
+  const svc: Service = {
+    kind: 'Service', metadata: { name: 'shrink', namespace: 'default', uid: randomUUID(), generation: 1, labels: {}, createdAt: new Date().toISOString() },
+    spec: a.value.spec, status: { observedGeneration: 0, replicas: 0, runningReplicas: 0, conditions: [] },
+  };
+  assert.ok((await store.create(serviceKey('default', 'shrink'), svc)).ok);
+  await leaderStarts();
+  agentQuiet();
+  const shrinkTasks = async (): Promise<Task[]> => listTasks(store, 'tasks/default/shrink/');
+  const placed = await waitFor(async () => (await shrinkTasks()).find((t) => t.spec.nodeName !== ''), CONVERGE_TIMEOUT_MS, () => 'the task is placed');
+  await leaderFalls();
+  await store.mutate<Task>(taskKey('default', 'shrink', placed.metadata.name), (cur) =>
+    ({ ...cur, status: { ...cur.status, phase: 'failed', exitCode: 1, reason: 'Error', finishedAt: new Date().toISOString() } }));
+  await store.mutate<Service>(serviceKey('default', 'shrink'), (cur) => ({ ...cur, metadata: { ...cur.metadata, generation: cur.metadata.generation + 1 }, spec: { ...cur.spec, replicas: 0 } }));
+  await leaderStarts();
+  agentQuiet();
+  // Before: the stamp and the stop of one task went into one txn, which etcd refuses, forever.
+  await waitFor(async () => ((await shrinkTasks()).length === 0 ? true : undefined), CONVERGE_TIMEOUT_MS, () => 'the failed task is stopped and removed');
+  const stored = (await store.get<Service>(serviceKey('default', 'shrink')))!;
+  await waitFor(async () => (((await store.get<Service>(serviceKey('default', 'shrink')))!.status?.observedGeneration === stored.metadata.generation) ? true : undefined),
+    CONVERGE_TIMEOUT_MS, () => 'the service status catches up with its spec');
 });
