@@ -45,7 +45,11 @@ export function apiProblems(sample: ApiSample, hosts: number, isWorkload: (servi
     for (const t of desired) {
       if (t.status.phase !== 'running') problems.push(`${k}: task ${t.metadata.name} is ${t.status.phase}${t.status.reason ? ` (${t.status.reason}: ${t.status.message ?? ''})` : ''} on ${t.spec.nodeName || 'no node'}`);
       else if (!readyNames.has(t.spec.nodeName)) problems.push(`${k}: task ${t.metadata.name} runs on ${t.spec.nodeName}, which is not Ready`);
-      if (svc.status?.updateRevision !== undefined && t.spec.revision !== svc.status.updateRevision) problems.push(`${k}: task ${t.metadata.name} runs revision ${t.spec.revision}, the service is at ${svc.status.updateRevision}`);
+      // A rollout halted by a failure (a fault made a new task fail) stays mixed until an operator
+      // acts: that is its desired state, as with Swarm's update failure action "pause".
+      const halted = svc.status?.haltedRevision !== undefined && svc.status.haltedRevision === svc.status.updateRevision;
+      const allowed = halted ? [svc.status?.updateRevision, svc.status?.currentRevision] : [svc.status?.updateRevision];
+      if (svc.status?.updateRevision !== undefined && !allowed.includes(t.spec.revision)) problems.push(`${k}: task ${t.metadata.name} runs revision ${t.spec.revision}, the service is at ${svc.status.updateRevision}`);
     }
     for (const t of tasks.filter((x) => x.spec.desiredState === 'stopped')) problems.push(`${k}: task ${t.metadata.name} desired stopped is still there (${t.status.phase} on ${t.spec.nodeName || 'no node'})`);
   }
