@@ -16,6 +16,9 @@ test('readySince is stamped when a task becomes ready and kept while it stays re
   const unready = mergeReported(again, { phase: 'running', restarts: 0, ready: false }, T1);
   assert.equal(unready.readySince, undefined, 'not ready: no readySince');
   assert.equal(mergeReported(unready, { phase: 'running', restarts: 0, ready: true }, T1).readySince, T1.toISOString(), 'counted again from the new transition');
+  // A container restarted in place (the task stays running) is a new container: its clock restarts.
+  const restarted = mergeReported(again, { phase: 'running', restarts: 1, ready: true, startedAt: T1.toISOString() }, T1);
+  assert.equal(restarted.readySince, T1.toISOString());
 });
 
 test('a failed task keeps its replaceAfter through repeated reports, and loses it once it runs again', () => {
