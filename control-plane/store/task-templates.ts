@@ -1,5 +1,5 @@
 /**
- * Task templates stored once per service revision (issue 11): a task written with templateRef
+ * Task templates stored once per service revision: a task written with templateRef
  * is stored without its template, which lives once at taskTemplateKey; whoever reads tasks
  * fills it in from there. The watch cache of tasks sees the template keys under the same watch
  * (etcd delivers a template before any task created after it), and every task of a revision

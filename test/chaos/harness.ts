@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNodeReady } from '../../control-plane/objects/conditions.js';
 import type { ChaosCluster, Replica } from './cluster.js';
+import { waitFor } from '../support/cluster.js';
 import { apiProblems, CLEANUP_BOUND_S, CONVERGE_BOUND_S, runningOn, waitExact } from './converge.js';
 import type { ActiveFault, FaultContext } from './faults/fault.js';
 import type { Scenario } from './faults/index.js';
@@ -45,20 +46,18 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** waitHealthy waits until every node is Ready and no task is left from an earlier run. */
 async function waitHealthy(cluster: ChaosCluster): Promise<void> {
-  const deadline = Date.now() + READY_WAIT_MS;
   let why = '';
-  while (Date.now() < deadline) {
+  await waitFor(async () => {
     try {
       const s = await readApi(cluster, cluster.status.controlPlanes);
       const ready = s.nodes.filter((n) => isNodeReady(n)).length;
-      if (ready === cluster.status.hosts.length && s.tasks.length === 0) return;
+      if (ready === cluster.status.hosts.length && s.tasks.length === 0) return true;
       why = `${ready}/${cluster.status.hosts.length} nodes Ready, ${s.tasks.length} tasks left`;
     } catch (err) {
       why = (err as Error).message;
     }
-    await sleep(1_000);
-  }
-  throw new Error(`the cluster is not healthy and empty before the run: ${why}`);
+    return undefined;
+  }, READY_WAIT_MS, () => `the cluster is not healthy and empty before the run: ${why}`, 1_000);
 }
 
 /** runChaos runs one scenario with one seed and returns what it found. */

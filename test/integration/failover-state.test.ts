@@ -1,5 +1,5 @@
 /**
- * The failure backoff survives a change of leader (issue 11): a service whose tasks keep failing
+ * The failure backoff survives a change of leader: a service whose tasks keep failing
  * waits longer before each replacement; a new leader with empty memory must keep waiting until
  * the stored deadline instead of starting the streak over and replacing at once. The test plays
  * the agent: every task placed on its node is reported failed, through etcd as the gateway would.

@@ -1,6 +1,6 @@
 /**
  * One placement path against a real etcd, with the controllers running in-process as the
- * control plane runs them (issue 11): a global and a replicated service racing for a node's
+ * control plane runs them: a global and a replicated service racing for a node's
  * last room never overcommit it, a constraint that does not parse places nothing, a global
  * task that does not fit says why, and a placement whose writes keep conflicting is given up
  * on with a reason instead of being retried forever.

@@ -1,6 +1,6 @@
 /**
  * Every write a deposed leader makes through its guarded store fails: object writes, events,
- * children removal and plain values alike (issue 11: the event recorder used an unfenced txn).
+ * children removal and plain values alike (the event recorder once wrote with an unfenced txn).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

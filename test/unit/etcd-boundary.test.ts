@@ -1,5 +1,5 @@
 /**
- * Only control-plane/store/ talks to etcd (issue 11): leases, the leader key, IPAM claims,
+ * Only control-plane/store/ talks to etcd: leases, the leader key, IPAM claims,
  * events and watches are store operations, so every leader write can be fenced in one place.
  */
 import { test } from 'node:test';

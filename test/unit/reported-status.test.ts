@@ -1,4 +1,4 @@
-/** The control plane's own fields of a task status survive an agent's report (issue 11: state that survives failover). */
+/** The control plane's own fields of a task status survive an agent's report (state that survives failover). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeReported } from '../../control-plane/gateway/reported-status.js';
