@@ -171,6 +171,7 @@ async function main(): Promise<void> {
       agentVersion: berthVersion(),
       cgroupVersion: runtime.cgroupVersion,
       images: await images.list(),
+      volumes: [],
     }),
   });
   session.start();

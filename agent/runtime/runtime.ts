@@ -41,6 +41,14 @@ export interface ContainerSpec {
   rlimits?: ContainerRlimit[];
   /** mounts bind host paths into the container; targets are resolved inside the rootfs. */
   mounts?: ContainerMount[];
+  /** tmpfs mounts a fresh memory-backed filesystem at each target (inside the rootfs). */
+  tmpfs?: ContainerTmpfs[];
+  /**
+   * files are written into the container at start, on a tmpfs private to its mount namespace
+   * (secrets, configs): their content never touches the node's disk and is never stored in the
+   * container's state dir, so a restart of the container needs the spec again.
+   */
+  files?: ContainerFile[];
   /** etcHosts / resolvConf replace the generated /etc/hosts and the host's /etc/resolv.conf. */
   etcHosts?: string;
   resolvConf?: string;
@@ -75,6 +83,24 @@ export interface ContainerMount {
   source: string;
   target: string;
   readonly?: boolean;
+}
+
+/** ContainerTmpfs is one tmpfs mount; sizeBytes bounds it, mode is its root directory's mode. */
+export interface ContainerTmpfs {
+  target: string;
+  sizeBytes: number;
+  /** mode of the mount's root directory (default 0o1777, as /tmp). */
+  mode?: number;
+  readonly?: boolean;
+}
+
+/** ContainerFile is one projected file: content at target (resolved inside the rootfs), mode, owner. */
+export interface ContainerFile {
+  target: string;
+  content: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** ContainerState is what the core knows about one container. */

@@ -1,9 +1,9 @@
 /** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
 import type {
-  ContainerTemplate as ProtoTemplate, DesiredTasks, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate as ProtoTemplate, DesiredTasks, FileProjection as ProtoProjection, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../../proto/gen/berth/v1/agent.js';
 import { AGENT_PHASES } from '../../common/task-status.js';
-import type { ContainerTemplate, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
+import type { ContainerTemplate, FileProjection, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
 
 /** toProtoTemplate converts a stored template; absent quantities become 0 ("no limit"). */
 export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
@@ -30,7 +30,25 @@ export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
     stopSignal: t.stopSignal,
     stopGracePeriodSeconds: t.stopGracePeriodSeconds,
     init: t.init,
+    readiness: t.readiness && toProtoHealth(t.readiness),
+    startup: t.startup && toProtoHealth(t.startup),
+    secrets: (t.secrets ?? []).map((p) => toProtoProjection(p, SECRETS_DIR)),
+    configs: (t.configs ?? []).map((p) => toProtoProjection(p, CONFIGS_DIR)),
+    volumes: (t.volumes ?? []).map((v) => ({
+      type: v.type, name: v.name ?? '', source: v.source ?? '', target: v.target, readOnly: v.readOnly ?? false, sizeBytes: v.size ?? 0,
+    })),
   };
+}
+
+/** SECRETS_DIR is where a secret projection with no target or a relative one lands in the container. */
+export const SECRETS_DIR = '/run/secrets';
+/** CONFIGS_DIR is where a config projection with no target or a relative one lands. */
+export const CONFIGS_DIR = '/run/configs';
+
+/** toProtoProjection resolves a projection's target (default <dir>/<name>, relative under dir). */
+export function toProtoProjection(p: FileProjection, dir: string): ProtoProjection {
+  const target = p.target === undefined ? `${dir}/${p.name}` : p.target.startsWith('/') ? p.target : `${dir}/${p.target}`;
+  return { name: p.name, key: p.key ?? '', target, mode: p.mode ?? 0, uid: p.uid, gid: p.gid, generation: p.generation ?? 0 };
 }
 
 /** toProtoHealth converts a stored health check; a check with no probe kind is sent without one. */
@@ -60,7 +78,7 @@ export function toDesiredTasks(tasks: readonly Task[]): DesiredTasks {
     templates[ref] ??= toProtoTemplate(t.spec.template);
     return { ...toAssignment(t, false), templateRef: ref };
   }).sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-  return { tasks: assignments, templates };
+  return { tasks: assignments, templates, secrets: {}, configs: {} };
 }
 
 /** toAssignment converts a stored task into what its node's agent receives (withTemplate false: the template goes in DesiredTasks.templates). */

@@ -26,6 +26,32 @@ const health = {
   },
 } as const;
 
+const fileMode = { type: 'integer', minimum: 0, maximum: 0o777 } as const;
+const id = { type: 'integer', minimum: 0, maximum: 4294967294 } as const;
+
+// A secret or config projected into the container as files: the whole object as a directory
+// (one file per key) or, with key, that one key as a file.
+const projection = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: str, key: str, target: str, mode: fileMode, uid: id, gid: id },
+} as const;
+
+const volume = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'target'],
+  properties: {
+    type: { enum: ['volume', 'tmpfs', 'bind'] },
+    name: str,          // volume: the node-local named volume
+    source: str,        // bind: the host path
+    target: str,
+    readOnly: { type: 'boolean' },
+    size: { type: ['integer', 'string'] }, // tmpfs: a memory quantity
+  },
+} as const;
+
 const template = {
   type: 'object',
   additionalProperties: false,
@@ -61,7 +87,12 @@ const template = {
         },
       },
     },
-    health, // probed by the agent (agent/probes)
+    health, // the liveness probe, run by the agent (agent/probes)
+    readiness: health, // gates DNS, the mesh and rollouts; never restarts
+    startup: health,   // holds health and readiness until it passes once
+    secrets: { type: 'array', maxItems: 64, items: projection },
+    configs: { type: 'array', maxItems: 64, items: projection },
+    volumes: { type: 'array', maxItems: 64, items: volume },
     restart: { // applied by the agent (agent/reconciler/restart.ts)
       type: 'object',
       additionalProperties: false,

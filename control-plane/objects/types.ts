@@ -70,6 +70,48 @@ export interface ContainerTemplate {
   stopGracePeriodSeconds?: number;
   /** init runs berth-init as PID 1 (signals forwarded, orphans reaped); absent: true. */
   init?: boolean;
+  /** readiness gates DNS, the mesh and rollouts; a failing one never restarts the container. */
+  readiness?: HealthSpec;
+  /** startup holds health and readiness until it passes once; failing past its threshold restarts. */
+  startup?: HealthSpec;
+  /** secrets are projected as files on a tmpfs private to the container (default /run/secrets/<name>). */
+  secrets?: FileProjection[];
+  /** configs are projected like secrets, readable by everyone in the container (default /run/configs/<name>). */
+  configs?: FileProjection[];
+  /** volumes mount node-local named volumes, tmpfs or (by namespace policy) host paths. */
+  volumes?: VolumeSpec[];
+}
+
+/**
+ * FileProjection puts a Secret's or Config's keys into the container: without key, a directory
+ * at target holding one file per key; with key, that key alone as the file target. A relative
+ * target is under /run/secrets (secrets) or /run/configs (configs). generation is set by the
+ * control plane in revisions (the object's generation the revision was made with), so changing
+ * a secret makes a new revision and rolls the services that use it.
+ */
+export interface FileProjection {
+  name: string;
+  key?: string;
+  target?: string;
+  /** mode of each file; default 0400 for secrets, 0444 for configs. */
+  mode?: number;
+  /** uid / gid own the files; default: the container's user. */
+  uid?: number;
+  gid?: number;
+  generation?: number;
+}
+
+/** VolumeSpec is one mount: a named node-local volume, a tmpfs, or a host path (bind). */
+export interface VolumeSpec {
+  type: 'volume' | 'tmpfs' | 'bind';
+  /** name of the named volume (type volume). */
+  name?: string;
+  /** source is the host path (type bind). */
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  /** size of a tmpfs in bytes after admission (a quantity such as 64Mi before); default 64 MiB. */
+  size?: number;
 }
 
 /** PullPolicy: always re-resolve the reference, use a present image, or never fetch one. */

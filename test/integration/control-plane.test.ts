@@ -155,7 +155,7 @@ async function fakeAgent(nodeName: string) {
   agents.push(agent);
   agent.send({ msg: { $case: 'register', value: {
     nodeName, labels: { zone: 'a' }, capacity: { cpuCores: 4, memoryBytes: 8 * 1024 ** 3, pids: 10000 },
-    addresses: [{ type: 'InternalIP', address: '10.77.0.1' }], metricsUrl: 'http://10.77.0.1:9480/metrics', agentVersion: 'test', cgroupVersion: 'v1', images: [],
+    addresses: [{ type: 'InternalIP', address: '10.77.0.1' }], metricsUrl: 'http://10.77.0.1:9480/metrics', agentVersion: 'test', cgroupVersion: 'v1', images: [], volumes: [],
   } } });
   return agent;
 }

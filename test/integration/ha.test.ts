@@ -98,7 +98,7 @@ async function fakeAgent(apiUrl: string, gateway: string, nodeName: string): Pro
   const send = (m: AgentMessage): void => { call.write(m); };
   send({ msg: { $case: 'register', value: {
     nodeName, labels: { zone: nodeName.endsWith('1') ? 'a' : 'b' }, capacity: { cpuCores: 64, memoryBytes: 64 * 1024 ** 3, pids: 100_000 },
-    addresses: [{ type: 'InternalIP', address: '10.79.0.1' }], metricsUrl: 'http://10.79.0.1:9480/metrics', agentVersion: 'test', cgroupVersion: 'v1', images: [],
+    addresses: [{ type: 'InternalIP', address: '10.79.0.1' }], metricsUrl: 'http://10.79.0.1:9480/metrics', agentVersion: 'test', cgroupVersion: 'v1', images: [], volumes: [],
   } } });
   const beat = setInterval(() => send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } }), 500);
   agents.push(() => { clearInterval(beat); call.end(); call.cancel(); client.close(); });

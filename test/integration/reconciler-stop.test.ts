@@ -64,7 +64,8 @@ describe('the reconciler stops tasks through their shims and hears exits pushed'
     namespace: 'default', service: 'stop', name: `stop-${n}`, uid: `uid-${n}`, desiredState, revision: 1,
     template: {
       image: image.reference, command, env: {}, workingDir: '', user: '', resources: { cpuCores: 0, memoryBytes: 0, pids: 32 }, ports: [],
-      security: undefined, pullPolicy: '', health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 }, ...over,
+      security: undefined, pullPolicy: '', health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 },
+      readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [], ...over,
     },
   });
   const last = (name: string): TaskStatusView | undefined => reports.filter((s) => s.name === `stop-${name}`).at(-1);

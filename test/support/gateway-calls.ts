@@ -37,7 +37,7 @@ export function gatewayClient(address: string, caPem: string, client?: ClientPem
 export function registerMessage(nodeName: string): Register {
   return {
     nodeName, labels: { probe: 'security-test' }, capacity: { cpuCores: 1, memoryBytes: 1 << 30, pids: 1000 },
-    addresses: [], metricsUrl: '', agentVersion: 'security-test', cgroupVersion: 'v2', images: [],
+    addresses: [], metricsUrl: '', agentVersion: 'security-test', cgroupVersion: 'v2', images: [], volumes: [],
   };
 }
 

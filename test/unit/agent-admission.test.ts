@@ -102,7 +102,7 @@ function task(n: number, memoryMiB: number, desiredState = 'running'): DesiredTa
   const sent: TaskAssignment = {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState, revision: 1,
     template: { image: IMAGE.reference, command: ['sleep', '3600'], env: {}, workingDir: '', user: '', resources: { cpuCores: 0.1, memoryBytes: memoryMiB * MiB, pids: 0 },
-      ports: [], security: undefined, pullPolicy: '', health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 } },
+      ports: [], security: undefined, pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [], health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 } },
   };
   return fromAssignment(sent);
 }

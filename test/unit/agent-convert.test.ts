@@ -24,6 +24,6 @@ test('tasks sharing a template ref get the one template sent; a task with its ow
 });
 
 test('a task whose named template did not come arrives without one (it has no image, so it never starts)', () => {
-  const desired = fromDesiredTasks({ tasks: [{ namespace: 'default', service: 'web', name: 'web-a', uid: 'u', desiredState: 'running', revision: 1, template: undefined, templateRef: 'missing.1' }], templates: { 'other.1': toProtoTemplate({ image: 'x' }) } });
+  const desired = fromDesiredTasks({ tasks: [{ namespace: 'default', service: 'web', name: 'web-a', uid: 'u', desiredState: 'running', revision: 1, template: undefined, templateRef: 'missing.1' }], templates: { 'other.1': toProtoTemplate({ image: 'x' }) }, secrets: {}, configs: {} });
   assert.equal(desired[0]!.template, undefined);
 });

@@ -58,7 +58,7 @@ const images: Images = { resolve: async () => IMAGE };
 const task = (n: number): DesiredTask => fromAssignment({
   namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
   template: { image: IMAGE.reference, command: ['sleep', '3600'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined,
-    pullPolicy: '', health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 } },
+    pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [], health: undefined, restart: { policy: 'never', backoffSeconds: 0, maxBackoffSeconds: 0 } },
 });
 
 async function until(cond: () => boolean, what: string): Promise<void> {

@@ -136,7 +136,7 @@ function probedTask(policy: string): DesiredTask {
   return fromAssignment({
     namespace: 'default', service: 'web', name: 'web-1', uid: 'uid-web-1', desiredState: 'running', revision: 1,
     template: {
-      image: IMAGE.reference, command: ['httpd'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '',
+      image: IMAGE.reference, command: ['httpd'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [],
       health: check({ probe: { $case: 'http', value: { path: '/', port: 80 } }, intervalSeconds: 1, failureThreshold: 2 }),
       restart: { policy, backoffSeconds: 1, maxBackoffSeconds: 1 },
     },

@@ -57,7 +57,7 @@ const images: Images = {
 function task(n: number, over: Partial<DesiredTask> = {}): DesiredTask {
   const sent: TaskAssignment = {
     namespace: 'default', service: 'web', name: `web-${n}`, uid: `uid-${n}`, desiredState: 'running', revision: 1,
-    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '', health: undefined, restart: undefined },
+    template: { image: IMAGE.reference, command: ['httpd', '-f'], env: { A: 'tpl' }, workingDir: '', user: '1000:1000', resources: { cpuCores: 0.5, memoryBytes: 64 << 20, pids: 0 }, ports: [], security: undefined, pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [], health: undefined, restart: undefined },
   };
   return { ...fromAssignment(sent), ...over };
 }

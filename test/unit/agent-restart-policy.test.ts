@@ -91,7 +91,7 @@ function task(policy: string): DesiredTask {
   return fromAssignment({
     namespace: 'default', service: 'crash', name: 'crash-1', uid: 'uid-crash-1', desiredState: 'running', revision: 1,
     template: {
-      image: IMAGE.reference, command: ['false'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '',
+      image: IMAGE.reference, command: ['false'], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [],
       health: undefined, restart: policy === '' ? undefined : { policy, backoffSeconds: 1, maxBackoffSeconds: 60 },
     },
   });

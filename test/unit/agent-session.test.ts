@@ -60,7 +60,7 @@ test('the session registers, reports fully, relays desired tasks, heartbeats, an
   const session = new AgentSession({
     servers: [`127.0.0.1:${gw1.port}`, `127.0.0.1:${gw2.port}`],
     tasks: { setDesired: (t) => desired.push(t), statuses: () => [known] },
-    register: () => ({ nodeName: 'node-a', labels: { zone: 'a' }, capacity: { cpuCores: 2, memoryBytes: 1, pids: 10 }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }], metricsUrl: 'http://10.0.0.2:9480/metrics', agentVersion: '0.1.0', cgroupVersion: 'v1', images: [] }),
+    register: () => ({ nodeName: 'node-a', labels: { zone: 'a' }, capacity: { cpuCores: 2, memoryBytes: 1, pids: 10 }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }], metricsUrl: 'http://10.0.0.2:9480/metrics', agentVersion: '0.1.0', cgroupVersion: 'v1', images: [], volumes: [] }),
     identity: plaintextIdentity,
     initialBackoffMs: 20,
     maxBackoffMs: 100,
@@ -73,7 +73,7 @@ test('the session registers, reports fully, relays desired tasks, heartbeats, an
   const full = gw1.received.find((m) => m.msg?.$case === 'taskStatus')!.msg!;
   assert.ok(full.$case === 'taskStatus' && full.value.full && full.value.tasks[0]?.pid === 42);
 
-  gw1.calls[0]!.write({ msg: { $case: 'desiredTasks', value: { tasks: [{ namespace: 'default', service: 'web', name: 'web-1', uid: 'u1', desiredState: 'running', template: undefined, revision: 1 }], templates: {} } } });
+  gw1.calls[0]!.write({ msg: { $case: 'desiredTasks', value: { tasks: [{ namespace: 'default', service: 'web', name: 'web-1', uid: 'u1', desiredState: 'running', template: undefined, revision: 1 }], templates: {}, secrets: {}, configs: {} } } });
   await until(() => desired.length === 1, 'desired tasks delivered');
   session.report({ ...known, phase: 'succeeded', exitCode: 0 });
   await until(() => gw1.received.some((m) => m.msg?.$case === 'taskStatus' && !m.msg.value.full && m.msg.value.tasks[0]?.phase === 'succeeded'), 'status change');

@@ -77,7 +77,7 @@ const IMAGE: ResolvedImage = {
 // What the control plane sends, through the agent's boundary, as the reconciler receives it.
 const assignment = (over: Partial<NonNullable<TaskAssignment['template']>> = {}): DesiredTask => fromAssignment({
   namespace: 'default', service: 'web', name: 'web-1', uid: 'uid-1', desiredState: 'running', revision: 1,
-  template: { image: 'oci:/x', command: [], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '', health: undefined, restart: undefined, ...over },
+  template: { image: 'oci:/x', command: [], env: {}, workingDir: '', user: '', resources: undefined, ports: [], security: undefined, pullPolicy: '', readiness: undefined, startup: undefined, secrets: [], configs: [], volumes: [], health: undefined, restart: undefined, ...over },
 });
 
 test('a task gets an init unless its template says init: false, and carries its stop settings as labels', async () => {

@@ -76,6 +76,11 @@ export interface AgentMessage {
     | { $case: "execResult"; value: ExecResult }
     | { $case: "nodeImages"; value: NodeImages }
     | { $case: "renewCertificate"; value: CertificateRenewal }
+    | { $case: "streamData"; value: StreamData }
+    | { $case: "streamEnd"; value: StreamEnd }
+    | { $case: "streamCredit"; value: StreamCredit }
+    | { $case: "nodeVolumes"; value: NodeVolumes }
+    | { $case: "volumeDeleteResult"; value: VolumeDeleteResult }
     | undefined;
 }
 
@@ -88,6 +93,12 @@ export interface ControlMessage {
     | { $case: "peers"; value: Peers }
     | { $case: "endpoints"; value: Endpoints }
     | { $case: "certificateIssued"; value: CertificateIssued }
+    | { $case: "logsRequest"; value: LogsRequest }
+    | { $case: "streamCredit"; value: StreamCredit }
+    | { $case: "streamCancel"; value: StreamCancel }
+    | { $case: "execStart"; value: ExecStart }
+    | { $case: "execInput"; value: ExecInput }
+    | { $case: "volumeDelete"; value: VolumeDelete }
     | undefined;
 }
 
@@ -164,6 +175,8 @@ export interface Register {
   cgroupVersion: string;
   /** the node's image store at registration */
   images: NodeImage[];
+  /** the node's named volumes at registration */
+  volumes: NodeVolume[];
 }
 
 export interface Register_LabelsEntry {
@@ -252,12 +265,179 @@ export interface ContainerTemplate {
     | number
     | undefined;
   /** absent: true, berth-init is PID 1 (forwards signals, reaps) */
-  init?: boolean | undefined;
+  init?:
+    | boolean
+    | undefined;
+  /** absent: ready once running and started (gates DNS, mesh, rollouts) */
+  readiness:
+    | HealthCheck
+    | undefined;
+  /** absent: started at once; holds health and readiness until it passes */
+  startup:
+    | HealthCheck
+    | undefined;
+  /** data in DesiredTasks.secrets */
+  secrets: FileProjection[];
+  /** data in DesiredTasks.configs */
+  configs: FileProjection[];
+  volumes: VolumeMount[];
 }
 
 export interface ContainerTemplate_EnvEntry {
   key: string;
   value: string;
+}
+
+/**
+ * FileProjection puts a Secret's or Config's keys into the container as files on a tmpfs private
+ * to the container: without key, a directory at target with one file per key; with key, that
+ * one key as the file target. target is absolute (the control plane resolves defaults).
+ */
+export interface FileProjection {
+  name: string;
+  key: string;
+  target: string;
+  /** 0: 0400 for secrets, 0444 for configs */
+  mode: number;
+  /** absent: the container's user */
+  uid?: number | undefined;
+  gid?:
+    | number
+    | undefined;
+  /** the object's generation this revision was made with */
+  generation: number;
+}
+
+/** VolumeMount is one mount of a named node-local volume, a tmpfs or a host path. */
+export interface VolumeMount {
+  /** volume | tmpfs | bind */
+  type: string;
+  /** volume: the named volume (namespaced by the task's namespace) */
+  name: string;
+  /** bind: host path */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** tmpfs: 0 means 64 MiB */
+  sizeBytes: number;
+}
+
+/**
+ * ObjectData is the content of one Secret or Config as an agent needs it. Sent only to agents
+ * that run a task using it, kept in the agent's memory only.
+ */
+export interface ObjectData {
+  generation: number;
+  data: { [key: string]: Buffer };
+}
+
+export interface ObjectData_DataEntry {
+  key: string;
+  value: Buffer;
+}
+
+/** NodeVolume is one named volume on a node, as `berth get volumes` shows it. */
+export interface NodeVolume {
+  namespace: string;
+  name: string;
+  /** disk usage of its directory */
+  sizeBytes: number;
+  /** a task on the node mounts it */
+  inUse: boolean;
+  /** RFC 3339 */
+  createdAt: string;
+}
+
+/** NodeVolumes replaces the node's volume list (sent after a volume is made or deleted). */
+export interface NodeVolumes {
+  volumes: NodeVolume[];
+}
+
+/** VolumeDelete asks the agent to delete one named volume; refused while a task uses it. */
+export interface VolumeDelete {
+  requestId: string;
+  namespace: string;
+  name: string;
+}
+
+/** VolumeDeleteResult answers a VolumeDelete with the same request_id. */
+export interface VolumeDeleteResult {
+  requestId: string;
+  /** empty: deleted */
+  errorCode: string;
+  errorMessage: string;
+}
+
+/** LogsRequest opens a stream of a task's log (CRI lines, as written by the shim). */
+export interface LogsRequest {
+  streamId: string;
+  namespace: string;
+  task: string;
+  containerId: string;
+  follow: boolean;
+  /** <0: all */
+  tailLines: number;
+  /** 0: from the start */
+  sinceUnixMs: number;
+  timestamps: boolean;
+  /** the task's previous container (after a restart) */
+  previous: boolean;
+  windowBytes: number;
+}
+
+/** ExecStart opens an interactive exec stream in a task's running container. */
+export interface ExecStart {
+  streamId: string;
+  namespace: string;
+  task: string;
+  containerId: string;
+  command: string[];
+  tty: boolean;
+  stdin: boolean;
+  rows: number;
+  cols: number;
+  windowBytes: number;
+}
+
+/** ExecInput carries stdin, a window resize or a signal to an exec stream. */
+export interface ExecInput {
+  streamId: string;
+  data: Buffer;
+  /** stdin closed */
+  eof: boolean;
+  /** >0 with cols: resize the pty */
+  rows: number;
+  cols: number;
+  /** non-empty: deliver this signal (e.g. SIGINT) to the command */
+  signal: string;
+}
+
+/** StreamCredit lets the other side send bytes more bytes on stream_id. */
+export interface StreamCredit {
+  streamId: string;
+  bytes: number;
+}
+
+/** StreamCancel ends a stream from the control plane's side (the client went away). */
+export interface StreamCancel {
+  streamId: string;
+}
+
+/** StreamData is output on a stream: channel 1 stdout (logs: the log text), 2 stderr. */
+export interface StreamData {
+  streamId: string;
+  channel: number;
+  data: Buffer;
+}
+
+/** StreamEnd closes a stream: the command's exit code, or why it could not run or continue. */
+export interface StreamEnd {
+  streamId: string;
+  hasExitCode: boolean;
+  exitCode: number;
+  /** a BERTH_ERR_* constant; empty on a normal end */
+  errorCode: string;
+  errorMessage: string;
 }
 
 /** HealthCheck is the probe the agent runs against a running container (issue 5, restarts/probes). */
@@ -339,11 +519,24 @@ export interface TaskAssignment {
 export interface DesiredTasks {
   tasks: TaskAssignment[];
   templates: { [key: string]: ContainerTemplate };
+  /** "<namespace>/<name>": only those the node's tasks use */
+  secrets: { [key: string]: ObjectData };
+  configs: { [key: string]: ObjectData };
 }
 
 export interface DesiredTasks_TemplatesEntry {
   key: string;
   value: ContainerTemplate | undefined;
+}
+
+export interface DesiredTasks_SecretsEntry {
+  key: string;
+  value: ObjectData | undefined;
+}
+
+export interface DesiredTasks_ConfigsEntry {
+  key: string;
+  value: ObjectData | undefined;
 }
 
 export interface TaskStatus {
@@ -911,6 +1104,21 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "renewCertificate":
         CertificateRenewal.encode(message.msg.value, writer.uint32(50).fork()).join();
         break;
+      case "streamData":
+        StreamData.encode(message.msg.value, writer.uint32(58).fork()).join();
+        break;
+      case "streamEnd":
+        StreamEnd.encode(message.msg.value, writer.uint32(66).fork()).join();
+        break;
+      case "streamCredit":
+        StreamCredit.encode(message.msg.value, writer.uint32(74).fork()).join();
+        break;
+      case "nodeVolumes":
+        NodeVolumes.encode(message.msg.value, writer.uint32(82).fork()).join();
+        break;
+      case "volumeDeleteResult":
+        VolumeDeleteResult.encode(message.msg.value, writer.uint32(90).fork()).join();
+        break;
     }
     return writer;
   },
@@ -976,6 +1184,46 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "renewCertificate", value: CertificateRenewal.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.msg = { $case: "streamData", value: StreamData.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.msg = { $case: "streamEnd", value: StreamEnd.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.msg = { $case: "streamCredit", value: StreamCredit.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "nodeVolumes", value: NodeVolumes.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.msg = { $case: "volumeDeleteResult", value: VolumeDeleteResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1010,6 +1258,26 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "renewCertificate", value: CertificateRenewal.fromJSON(object.renewCertificate) }
         : isSet(object.renew_certificate)
         ? { $case: "renewCertificate", value: CertificateRenewal.fromJSON(object.renew_certificate) }
+        : isSet(object.streamData)
+        ? { $case: "streamData", value: StreamData.fromJSON(object.streamData) }
+        : isSet(object.stream_data)
+        ? { $case: "streamData", value: StreamData.fromJSON(object.stream_data) }
+        : isSet(object.streamEnd)
+        ? { $case: "streamEnd", value: StreamEnd.fromJSON(object.streamEnd) }
+        : isSet(object.stream_end)
+        ? { $case: "streamEnd", value: StreamEnd.fromJSON(object.stream_end) }
+        : isSet(object.streamCredit)
+        ? { $case: "streamCredit", value: StreamCredit.fromJSON(object.streamCredit) }
+        : isSet(object.stream_credit)
+        ? { $case: "streamCredit", value: StreamCredit.fromJSON(object.stream_credit) }
+        : isSet(object.nodeVolumes)
+        ? { $case: "nodeVolumes", value: NodeVolumes.fromJSON(object.nodeVolumes) }
+        : isSet(object.node_volumes)
+        ? { $case: "nodeVolumes", value: NodeVolumes.fromJSON(object.node_volumes) }
+        : isSet(object.volumeDeleteResult)
+        ? { $case: "volumeDeleteResult", value: VolumeDeleteResult.fromJSON(object.volumeDeleteResult) }
+        : isSet(object.volume_delete_result)
+        ? { $case: "volumeDeleteResult", value: VolumeDeleteResult.fromJSON(object.volume_delete_result) }
         : undefined,
     };
   },
@@ -1028,6 +1296,16 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.nodeImages = NodeImages.toJSON(message.msg.value);
     } else if (message.msg?.$case === "renewCertificate") {
       obj.renewCertificate = CertificateRenewal.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "streamData") {
+      obj.streamData = StreamData.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "streamEnd") {
+      obj.streamEnd = StreamEnd.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "streamCredit") {
+      obj.streamCredit = StreamCredit.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "nodeVolumes") {
+      obj.nodeVolumes = NodeVolumes.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "volumeDeleteResult") {
+      obj.volumeDeleteResult = VolumeDeleteResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1074,6 +1352,36 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "streamData": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "streamData", value: StreamData.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "streamEnd": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "streamEnd", value: StreamEnd.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "streamCredit": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "streamCredit", value: StreamCredit.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "nodeVolumes": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "nodeVolumes", value: NodeVolumes.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "volumeDeleteResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "volumeDeleteResult", value: VolumeDeleteResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -1106,6 +1414,24 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         break;
       case "certificateIssued":
         CertificateIssued.encode(message.msg.value, writer.uint32(58).fork()).join();
+        break;
+      case "logsRequest":
+        LogsRequest.encode(message.msg.value, writer.uint32(66).fork()).join();
+        break;
+      case "streamCredit":
+        StreamCredit.encode(message.msg.value, writer.uint32(74).fork()).join();
+        break;
+      case "streamCancel":
+        StreamCancel.encode(message.msg.value, writer.uint32(82).fork()).join();
+        break;
+      case "execStart":
+        ExecStart.encode(message.msg.value, writer.uint32(90).fork()).join();
+        break;
+      case "execInput":
+        ExecInput.encode(message.msg.value, writer.uint32(98).fork()).join();
+        break;
+      case "volumeDelete":
+        VolumeDelete.encode(message.msg.value, writer.uint32(106).fork()).join();
         break;
     }
     return writer;
@@ -1180,6 +1506,54 @@ export const ControlMessage: MessageFns<ControlMessage> = {
             message.msg = { $case: "certificateIssued", value: CertificateIssued.decode(reader, reader.uint32()) };
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.msg = { $case: "logsRequest", value: LogsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.msg = { $case: "streamCredit", value: StreamCredit.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "streamCancel", value: StreamCancel.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.msg = { $case: "execStart", value: ExecStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.msg = { $case: "execInput", value: ExecInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.msg = { $case: "volumeDelete", value: VolumeDelete.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1216,6 +1590,30 @@ export const ControlMessage: MessageFns<ControlMessage> = {
         ? { $case: "certificateIssued", value: CertificateIssued.fromJSON(object.certificateIssued) }
         : isSet(object.certificate_issued)
         ? { $case: "certificateIssued", value: CertificateIssued.fromJSON(object.certificate_issued) }
+        : isSet(object.logsRequest)
+        ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logsRequest) }
+        : isSet(object.logs_request)
+        ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logs_request) }
+        : isSet(object.streamCredit)
+        ? { $case: "streamCredit", value: StreamCredit.fromJSON(object.streamCredit) }
+        : isSet(object.stream_credit)
+        ? { $case: "streamCredit", value: StreamCredit.fromJSON(object.stream_credit) }
+        : isSet(object.streamCancel)
+        ? { $case: "streamCancel", value: StreamCancel.fromJSON(object.streamCancel) }
+        : isSet(object.stream_cancel)
+        ? { $case: "streamCancel", value: StreamCancel.fromJSON(object.stream_cancel) }
+        : isSet(object.execStart)
+        ? { $case: "execStart", value: ExecStart.fromJSON(object.execStart) }
+        : isSet(object.exec_start)
+        ? { $case: "execStart", value: ExecStart.fromJSON(object.exec_start) }
+        : isSet(object.execInput)
+        ? { $case: "execInput", value: ExecInput.fromJSON(object.execInput) }
+        : isSet(object.exec_input)
+        ? { $case: "execInput", value: ExecInput.fromJSON(object.exec_input) }
+        : isSet(object.volumeDelete)
+        ? { $case: "volumeDelete", value: VolumeDelete.fromJSON(object.volumeDelete) }
+        : isSet(object.volume_delete)
+        ? { $case: "volumeDelete", value: VolumeDelete.fromJSON(object.volume_delete) }
         : undefined,
     };
   },
@@ -1236,6 +1634,18 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       obj.endpoints = Endpoints.toJSON(message.msg.value);
     } else if (message.msg?.$case === "certificateIssued") {
       obj.certificateIssued = CertificateIssued.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "logsRequest") {
+      obj.logsRequest = LogsRequest.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "streamCredit") {
+      obj.streamCredit = StreamCredit.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "streamCancel") {
+      obj.streamCancel = StreamCancel.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "execStart") {
+      obj.execStart = ExecStart.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "execInput") {
+      obj.execInput = ExecInput.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "volumeDelete") {
+      obj.volumeDelete = VolumeDelete.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1285,6 +1695,42 @@ export const ControlMessage: MessageFns<ControlMessage> = {
       case "certificateIssued": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "certificateIssued", value: CertificateIssued.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "logsRequest": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "logsRequest", value: LogsRequest.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "streamCredit": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "streamCredit", value: StreamCredit.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "streamCancel": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "streamCancel", value: StreamCancel.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "execStart": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "execStart", value: ExecStart.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "execInput": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "execInput", value: ExecInput.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "volumeDelete": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "volumeDelete", value: VolumeDelete.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -1998,6 +2444,7 @@ function createBaseRegister(): Register {
     agentVersion: "",
     cgroupVersion: "",
     images: [],
+    volumes: [],
   };
 }
 
@@ -2026,6 +2473,9 @@ export const Register: MessageFns<Register> = {
     }
     for (const v of message.images) {
       NodeImage.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.volumes) {
+      NodeVolume.encode(v!, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -2110,6 +2560,14 @@ export const Register: MessageFns<Register> = {
             message.images.push(NodeImage.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.volumes.push(NodeVolume.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2165,6 +2623,9 @@ export const Register: MessageFns<Register> = {
       images: globalThis.Array.isArray(object?.images)
         ? object.images.map((e: any) => NodeImage.fromJSON(e))
         : [],
+      volumes: globalThis.Array.isArray(object?.volumes)
+        ? object.volumes.map((e: any) => NodeVolume.fromJSON(e))
+        : [],
     };
   },
 
@@ -2200,6 +2661,9 @@ export const Register: MessageFns<Register> = {
     if (message.images?.length) {
       obj.images = message.images.map((e) => NodeImage.toJSON(e));
     }
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => NodeVolume.toJSON(e));
+    }
     return obj;
   },
 
@@ -2226,6 +2690,7 @@ export const Register: MessageFns<Register> = {
     message.agentVersion = object.agentVersion ?? "";
     message.cgroupVersion = object.cgroupVersion ?? "";
     message.images = object.images?.map((e) => NodeImage.fromPartial(e)) || [];
+    message.volumes = object.volumes?.map((e) => NodeVolume.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2999,6 +3464,11 @@ function createBaseContainerTemplate(): ContainerTemplate {
     stopSignal: undefined,
     stopGracePeriodSeconds: undefined,
     init: undefined,
+    readiness: undefined,
+    startup: undefined,
+    secrets: [],
+    configs: [],
+    volumes: [],
   };
 }
 
@@ -3045,6 +3515,21 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     }
     if (message.init !== undefined) {
       writer.uint32(112).bool(message.init);
+    }
+    if (message.readiness !== undefined) {
+      HealthCheck.encode(message.readiness, writer.uint32(122).fork()).join();
+    }
+    if (message.startup !== undefined) {
+      HealthCheck.encode(message.startup, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.secrets) {
+      FileProjection.encode(v!, writer.uint32(138).fork()).join();
+    }
+    for (const v of message.configs) {
+      FileProjection.encode(v!, writer.uint32(146).fork()).join();
+    }
+    for (const v of message.volumes) {
+      VolumeMount.encode(v!, writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -3177,6 +3662,46 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
             message.init = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.readiness = HealthCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.startup = HealthCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.secrets.push(FileProjection.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.configs.push(FileProjection.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.volumes.push(VolumeMount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3234,6 +3759,15 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
         ? globalThis.Number(object.stop_grace_period_seconds)
         : undefined,
       init: isSet(object.init) ? globalThis.Boolean(object.init) : undefined,
+      readiness: isSet(object.readiness) ? HealthCheck.fromJSON(object.readiness) : undefined,
+      startup: isSet(object.startup) ? HealthCheck.fromJSON(object.startup) : undefined,
+      secrets: globalThis.Array.isArray(object?.secrets)
+        ? object.secrets.map((e: any) => FileProjection.fromJSON(e))
+        : [],
+      configs: globalThis.Array.isArray(object?.configs)
+        ? object.configs.map((e: any) => FileProjection.fromJSON(e))
+        : [],
+      volumes: globalThis.Array.isArray(object?.volumes) ? object.volumes.map((e: any) => VolumeMount.fromJSON(e)) : [],
     };
   },
 
@@ -3287,6 +3821,21 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     if (message.init !== undefined) {
       obj.init = message.init;
     }
+    if (message.readiness !== undefined) {
+      obj.readiness = HealthCheck.toJSON(message.readiness);
+    }
+    if (message.startup !== undefined) {
+      obj.startup = HealthCheck.toJSON(message.startup);
+    }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => FileProjection.toJSON(e));
+    }
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => FileProjection.toJSON(e));
+    }
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => VolumeMount.toJSON(e));
+    }
     return obj;
   },
 
@@ -3325,6 +3874,15 @@ export const ContainerTemplate: MessageFns<ContainerTemplate> = {
     message.stopSignal = object.stopSignal ?? undefined;
     message.stopGracePeriodSeconds = object.stopGracePeriodSeconds ?? undefined;
     message.init = object.init ?? undefined;
+    message.readiness = (object.readiness !== undefined && object.readiness !== null)
+      ? HealthCheck.fromPartial(object.readiness)
+      : undefined;
+    message.startup = (object.startup !== undefined && object.startup !== null)
+      ? HealthCheck.fromPartial(object.startup)
+      : undefined;
+    message.secrets = object.secrets?.map((e) => FileProjection.fromPartial(e)) || [];
+    message.configs = object.configs?.map((e) => FileProjection.fromPartial(e)) || [];
+    message.volumes = object.volumes?.map((e) => VolumeMount.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3410,6 +3968,2013 @@ export const ContainerTemplate_EnvEntry: MessageFns<ContainerTemplate_EnvEntry> 
     const message = createBaseContainerTemplate_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseFileProjection(): FileProjection {
+  return { name: "", key: "", target: "", mode: 0, uid: undefined, gid: undefined, generation: 0 };
+}
+
+export const FileProjection: MessageFns<FileProjection> = {
+  encode(message: FileProjection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.key !== "") {
+      writer.uint32(18).string(message.key);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(32).int32(message.mode);
+    }
+    if (message.uid !== undefined) {
+      writer.uint32(40).int64(message.uid);
+    }
+    if (message.gid !== undefined) {
+      writer.uint32(48).int64(message.gid);
+    }
+    if (message.generation !== 0) {
+      writer.uint32(56).int64(message.generation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileProjection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileProjection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mode = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.uid = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.gid = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileProjection {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : undefined,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : undefined,
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+    };
+  },
+
+  toJSON(message: FileProjection): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    if (message.uid !== undefined) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== undefined) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.generation !== 0) {
+      obj.generation = Math.round(message.generation);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FileProjection>, I>>(base?: I): FileProjection {
+    return FileProjection.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileProjection>, I>>(object: I): FileProjection {
+    const message = createBaseFileProjection();
+    message.name = object.name ?? "";
+    message.key = object.key ?? "";
+    message.target = object.target ?? "";
+    message.mode = object.mode ?? 0;
+    message.uid = object.uid ?? undefined;
+    message.gid = object.gid ?? undefined;
+    message.generation = object.generation ?? 0;
+    return message;
+  },
+};
+
+function createBaseVolumeMount(): VolumeMount {
+  return { type: "", name: "", source: "", target: "", readOnly: false, sizeBytes: 0 };
+}
+
+export const VolumeMount: MessageFns<VolumeMount> = {
+  encode(message: VolumeMount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(34).string(message.target);
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(40).bool(message.readOnly);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(48).int64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeMount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeMount {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: VolumeMount): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VolumeMount>, I>>(base?: I): VolumeMount {
+    return VolumeMount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VolumeMount>, I>>(object: I): VolumeMount {
+    const message = createBaseVolumeMount();
+    message.type = object.type ?? "";
+    message.name = object.name ?? "";
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.readOnly = object.readOnly ?? false;
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseObjectData(): ObjectData {
+  return { generation: 0, data: {} };
+}
+
+export const ObjectData: MessageFns<ObjectData> = {
+  encode(message: ObjectData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.generation !== 0) {
+      writer.uint32(8).int64(message.generation);
+    }
+    globalThis.Object.entries(message.data).forEach(([key, value]: [string, Buffer]) => {
+      ObjectData_DataEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ObjectData {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseObjectData();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = ObjectData_DataEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.data[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ObjectData {
+    return {
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      data: isObject(object.data)
+        ? (globalThis.Object.entries(object.data) as [string, any][]).reduce(
+          (acc: { [key: string]: Buffer }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Buffer.from(bytesFromBase64(value as string)),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: ObjectData): unknown {
+    const obj: any = {};
+    if (message.generation !== 0) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.data) {
+      const entries = globalThis.Object.entries(message.data) as [string, Buffer][];
+      if (entries.length > 0) {
+        obj.data = {};
+        entries.forEach(([k, v]) => {
+          obj.data[k] = base64FromBytes(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ObjectData>, I>>(base?: I): ObjectData {
+    return ObjectData.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ObjectData>, I>>(object: I): ObjectData {
+    const message = createBaseObjectData();
+    message.generation = object.generation ?? 0;
+    message.data = (globalThis.Object.entries(object.data ?? {}) as [string, Buffer][]).reduce(
+      (acc: { [key: string]: Buffer }, [key, value]: [string, Buffer]) => {
+        if (value !== undefined) {
+          acc[key] = value;
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseObjectData_DataEntry(): ObjectData_DataEntry {
+  return { key: "", value: Buffer.alloc(0) };
+}
+
+export const ObjectData_DataEntry: MessageFns<ObjectData_DataEntry> = {
+  encode(message: ObjectData_DataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ObjectData_DataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseObjectData_DataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ObjectData_DataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ObjectData_DataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ObjectData_DataEntry>, I>>(base?: I): ObjectData_DataEntry {
+    return ObjectData_DataEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ObjectData_DataEntry>, I>>(object: I): ObjectData_DataEntry {
+    const message = createBaseObjectData_DataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseNodeVolume(): NodeVolume {
+  return { namespace: "", name: "", sizeBytes: 0, inUse: false, createdAt: "" };
+}
+
+export const NodeVolume: MessageFns<NodeVolume> = {
+  encode(message: NodeVolume, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    if (message.inUse !== false) {
+      writer.uint32(32).bool(message.inUse);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(42).string(message.createdAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeVolume {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeVolume();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inUse = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeVolume {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      inUse: isSet(object.inUse)
+        ? globalThis.Boolean(object.inUse)
+        : isSet(object.in_use)
+        ? globalThis.Boolean(object.in_use)
+        : false,
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeVolume): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.inUse !== false) {
+      obj.inUse = message.inUse;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeVolume>, I>>(base?: I): NodeVolume {
+    return NodeVolume.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeVolume>, I>>(object: I): NodeVolume {
+    const message = createBaseNodeVolume();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.inUse = object.inUse ?? false;
+    message.createdAt = object.createdAt ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeVolumes(): NodeVolumes {
+  return { volumes: [] };
+}
+
+export const NodeVolumes: MessageFns<NodeVolumes> = {
+  encode(message: NodeVolumes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.volumes) {
+      NodeVolume.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeVolumes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeVolumes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volumes.push(NodeVolume.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeVolumes {
+    return {
+      volumes: globalThis.Array.isArray(object?.volumes) ? object.volumes.map((e: any) => NodeVolume.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: NodeVolumes): unknown {
+    const obj: any = {};
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => NodeVolume.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeVolumes>, I>>(base?: I): NodeVolumes {
+    return NodeVolumes.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeVolumes>, I>>(object: I): NodeVolumes {
+    const message = createBaseNodeVolumes();
+    message.volumes = object.volumes?.map((e) => NodeVolume.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseVolumeDelete(): VolumeDelete {
+  return { requestId: "", namespace: "", name: "" };
+}
+
+export const VolumeDelete: MessageFns<VolumeDelete> = {
+  encode(message: VolumeDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeDelete {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeDelete();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeDelete {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: VolumeDelete): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VolumeDelete>, I>>(base?: I): VolumeDelete {
+    return VolumeDelete.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VolumeDelete>, I>>(object: I): VolumeDelete {
+    const message = createBaseVolumeDelete();
+    message.requestId = object.requestId ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseVolumeDeleteResult(): VolumeDeleteResult {
+  return { requestId: "", errorCode: "", errorMessage: "" };
+}
+
+export const VolumeDeleteResult: MessageFns<VolumeDeleteResult> = {
+  encode(message: VolumeDeleteResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(18).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeDeleteResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeDeleteResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeDeleteResult {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: VolumeDeleteResult): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VolumeDeleteResult>, I>>(base?: I): VolumeDeleteResult {
+    return VolumeDeleteResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VolumeDeleteResult>, I>>(object: I): VolumeDeleteResult {
+    const message = createBaseVolumeDeleteResult();
+    message.requestId = object.requestId ?? "";
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
+function createBaseLogsRequest(): LogsRequest {
+  return {
+    streamId: "",
+    namespace: "",
+    task: "",
+    containerId: "",
+    follow: false,
+    tailLines: 0,
+    sinceUnixMs: 0,
+    timestamps: false,
+    previous: false,
+    windowBytes: 0,
+  };
+}
+
+export const LogsRequest: MessageFns<LogsRequest> = {
+  encode(message: LogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.task !== "") {
+      writer.uint32(26).string(message.task);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(34).string(message.containerId);
+    }
+    if (message.follow !== false) {
+      writer.uint32(40).bool(message.follow);
+    }
+    if (message.tailLines !== 0) {
+      writer.uint32(48).int64(message.tailLines);
+    }
+    if (message.sinceUnixMs !== 0) {
+      writer.uint32(56).int64(message.sinceUnixMs);
+    }
+    if (message.timestamps !== false) {
+      writer.uint32(64).bool(message.timestamps);
+    }
+    if (message.previous !== false) {
+      writer.uint32(72).bool(message.previous);
+    }
+    if (message.windowBytes !== 0) {
+      writer.uint32(80).int64(message.windowBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tailLines = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sinceUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.timestamps = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.previous = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.windowBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsRequest {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      tailLines: isSet(object.tailLines)
+        ? globalThis.Number(object.tailLines)
+        : isSet(object.tail_lines)
+        ? globalThis.Number(object.tail_lines)
+        : 0,
+      sinceUnixMs: isSet(object.sinceUnixMs)
+        ? globalThis.Number(object.sinceUnixMs)
+        : isSet(object.since_unix_ms)
+        ? globalThis.Number(object.since_unix_ms)
+        : 0,
+      timestamps: isSet(object.timestamps) ? globalThis.Boolean(object.timestamps) : false,
+      previous: isSet(object.previous) ? globalThis.Boolean(object.previous) : false,
+      windowBytes: isSet(object.windowBytes)
+        ? globalThis.Number(object.windowBytes)
+        : isSet(object.window_bytes)
+        ? globalThis.Number(object.window_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: LogsRequest): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.tailLines !== 0) {
+      obj.tailLines = Math.round(message.tailLines);
+    }
+    if (message.sinceUnixMs !== 0) {
+      obj.sinceUnixMs = Math.round(message.sinceUnixMs);
+    }
+    if (message.timestamps !== false) {
+      obj.timestamps = message.timestamps;
+    }
+    if (message.previous !== false) {
+      obj.previous = message.previous;
+    }
+    if (message.windowBytes !== 0) {
+      obj.windowBytes = Math.round(message.windowBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogsRequest>, I>>(base?: I): LogsRequest {
+    return LogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogsRequest>, I>>(object: I): LogsRequest {
+    const message = createBaseLogsRequest();
+    message.streamId = object.streamId ?? "";
+    message.namespace = object.namespace ?? "";
+    message.task = object.task ?? "";
+    message.containerId = object.containerId ?? "";
+    message.follow = object.follow ?? false;
+    message.tailLines = object.tailLines ?? 0;
+    message.sinceUnixMs = object.sinceUnixMs ?? 0;
+    message.timestamps = object.timestamps ?? false;
+    message.previous = object.previous ?? false;
+    message.windowBytes = object.windowBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseExecStart(): ExecStart {
+  return {
+    streamId: "",
+    namespace: "",
+    task: "",
+    containerId: "",
+    command: [],
+    tty: false,
+    stdin: false,
+    rows: 0,
+    cols: 0,
+    windowBytes: 0,
+  };
+}
+
+export const ExecStart: MessageFns<ExecStart> = {
+  encode(message: ExecStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.task !== "") {
+      writer.uint32(26).string(message.task);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(34).string(message.containerId);
+    }
+    for (const v of message.command) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.tty !== false) {
+      writer.uint32(48).bool(message.tty);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(56).bool(message.stdin);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(64).int32(message.rows);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(72).int32(message.cols);
+    }
+    if (message.windowBytes !== 0) {
+      writer.uint32(80).int64(message.windowBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tty = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.rows = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.cols = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.windowBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecStart {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      tty: isSet(object.tty) ? globalThis.Boolean(object.tty) : false,
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+      windowBytes: isSet(object.windowBytes)
+        ? globalThis.Number(object.windowBytes)
+        : isSet(object.window_bytes)
+        ? globalThis.Number(object.window_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExecStart): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.tty !== false) {
+      obj.tty = message.tty;
+    }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    if (message.windowBytes !== 0) {
+      obj.windowBytes = Math.round(message.windowBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecStart>, I>>(base?: I): ExecStart {
+    return ExecStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecStart>, I>>(object: I): ExecStart {
+    const message = createBaseExecStart();
+    message.streamId = object.streamId ?? "";
+    message.namespace = object.namespace ?? "";
+    message.task = object.task ?? "";
+    message.containerId = object.containerId ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.tty = object.tty ?? false;
+    message.stdin = object.stdin ?? false;
+    message.rows = object.rows ?? 0;
+    message.cols = object.cols ?? 0;
+    message.windowBytes = object.windowBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseExecInput(): ExecInput {
+  return { streamId: "", data: Buffer.alloc(0), eof: false, rows: 0, cols: 0, signal: "" };
+}
+
+export const ExecInput: MessageFns<ExecInput> = {
+  encode(message: ExecInput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.eof !== false) {
+      writer.uint32(24).bool(message.eof);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(32).int32(message.rows);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(40).int32(message.cols);
+    }
+    if (message.signal !== "") {
+      writer.uint32(50).string(message.signal);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecInput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecInput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.eof = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rows = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cols = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.signal = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecInput {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+      signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
+    };
+  },
+
+  toJSON(message: ExecInput): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.eof !== false) {
+      obj.eof = message.eof;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    if (message.signal !== "") {
+      obj.signal = message.signal;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecInput>, I>>(base?: I): ExecInput {
+    return ExecInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecInput>, I>>(object: I): ExecInput {
+    const message = createBaseExecInput();
+    message.streamId = object.streamId ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    message.eof = object.eof ?? false;
+    message.rows = object.rows ?? 0;
+    message.cols = object.cols ?? 0;
+    message.signal = object.signal ?? "";
+    return message;
+  },
+};
+
+function createBaseStreamCredit(): StreamCredit {
+  return { streamId: "", bytes: 0 };
+}
+
+export const StreamCredit: MessageFns<StreamCredit> = {
+  encode(message: StreamCredit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).int64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamCredit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamCredit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamCredit {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+    };
+  },
+
+  toJSON(message: StreamCredit): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamCredit>, I>>(base?: I): StreamCredit {
+    return StreamCredit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamCredit>, I>>(object: I): StreamCredit {
+    const message = createBaseStreamCredit();
+    message.streamId = object.streamId ?? "";
+    message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamCancel(): StreamCancel {
+  return { streamId: "" };
+}
+
+export const StreamCancel: MessageFns<StreamCancel> = {
+  encode(message: StreamCancel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamCancel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamCancel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamCancel {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+    };
+  },
+
+  toJSON(message: StreamCancel): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamCancel>, I>>(base?: I): StreamCancel {
+    return StreamCancel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamCancel>, I>>(object: I): StreamCancel {
+    const message = createBaseStreamCancel();
+    message.streamId = object.streamId ?? "";
+    return message;
+  },
+};
+
+function createBaseStreamData(): StreamData {
+  return { streamId: "", channel: 0, data: Buffer.alloc(0) };
+}
+
+export const StreamData: MessageFns<StreamData> = {
+  encode(message: StreamData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.channel !== 0) {
+      writer.uint32(16).int32(message.channel);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamData {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamData();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.channel = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamData {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      channel: isSet(object.channel) ? globalThis.Number(object.channel) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: StreamData): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.channel !== 0) {
+      obj.channel = Math.round(message.channel);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamData>, I>>(base?: I): StreamData {
+    return StreamData.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamData>, I>>(object: I): StreamData {
+    const message = createBaseStreamData();
+    message.streamId = object.streamId ?? "";
+    message.channel = object.channel ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseStreamEnd(): StreamEnd {
+  return { streamId: "", hasExitCode: false, exitCode: 0, errorCode: "", errorMessage: "" };
+}
+
+export const StreamEnd: MessageFns<StreamEnd> = {
+  encode(message: StreamEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.hasExitCode !== false) {
+      writer.uint32(16).bool(message.hasExitCode);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(24).int32(message.exitCode);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(34).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.hasExitCode = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEnd {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      hasExitCode: isSet(object.hasExitCode)
+        ? globalThis.Boolean(object.hasExitCode)
+        : isSet(object.has_exit_code)
+        ? globalThis.Boolean(object.has_exit_code)
+        : false,
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: StreamEnd): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.hasExitCode !== false) {
+      obj.hasExitCode = message.hasExitCode;
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamEnd>, I>>(base?: I): StreamEnd {
+    return StreamEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamEnd>, I>>(object: I): StreamEnd {
+    const message = createBaseStreamEnd();
+    message.streamId = object.streamId ?? "";
+    message.hasExitCode = object.hasExitCode ?? false;
+    message.exitCode = object.exitCode ?? 0;
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
     return message;
   },
 };
@@ -4323,7 +6888,7 @@ export const TaskAssignment: MessageFns<TaskAssignment> = {
 };
 
 function createBaseDesiredTasks(): DesiredTasks {
-  return { tasks: [], templates: {} };
+  return { tasks: [], templates: {}, secrets: {}, configs: {} };
 }
 
 export const DesiredTasks: MessageFns<DesiredTasks> = {
@@ -4333,6 +6898,12 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
     }
     globalThis.Object.entries(message.templates).forEach(([key, value]: [string, ContainerTemplate]) => {
       DesiredTasks_TemplatesEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    globalThis.Object.entries(message.secrets).forEach(([key, value]: [string, ObjectData]) => {
+      DesiredTasks_SecretsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    globalThis.Object.entries(message.configs).forEach(([key, value]: [string, ObjectData]) => {
+      DesiredTasks_ConfigsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     return writer;
   },
@@ -4369,6 +6940,28 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
             }
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = DesiredTasks_SecretsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.secrets[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = DesiredTasks_ConfigsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.configs[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4398,6 +6991,34 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
           {},
         )
         : {},
+      secrets: isObject(object.secrets)
+        ? (globalThis.Object.entries(object.secrets) as [string, any][]).reduce(
+          (acc: { [key: string]: ObjectData }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: ObjectData.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      configs: isObject(object.configs)
+        ? (globalThis.Object.entries(object.configs) as [string, any][]).reduce(
+          (acc: { [key: string]: ObjectData }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: ObjectData.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -4415,6 +7036,24 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
         });
       }
     }
+    if (message.secrets) {
+      const entries = globalThis.Object.entries(message.secrets) as [string, ObjectData][];
+      if (entries.length > 0) {
+        obj.secrets = {};
+        entries.forEach(([k, v]) => {
+          obj.secrets[k] = ObjectData.toJSON(v);
+        });
+      }
+    }
+    if (message.configs) {
+      const entries = globalThis.Object.entries(message.configs) as [string, ObjectData][];
+      if (entries.length > 0) {
+        obj.configs = {};
+        entries.forEach(([k, v]) => {
+          obj.configs[k] = ObjectData.toJSON(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -4428,6 +7067,24 @@ export const DesiredTasks: MessageFns<DesiredTasks> = {
       (acc: { [key: string]: ContainerTemplate }, [key, value]: [string, ContainerTemplate]) => {
         if (value !== undefined) {
           acc[key] = ContainerTemplate.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.secrets = (globalThis.Object.entries(object.secrets ?? {}) as [string, ObjectData][]).reduce(
+      (acc: { [key: string]: ObjectData }, [key, value]: [string, ObjectData]) => {
+        if (value !== undefined) {
+          acc[key] = ObjectData.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.configs = (globalThis.Object.entries(object.configs ?? {}) as [string, ObjectData][]).reduce(
+      (acc: { [key: string]: ObjectData }, [key, value]: [string, ObjectData]) => {
+        if (value !== undefined) {
+          acc[key] = ObjectData.fromPartial(value);
         }
         return acc;
       },
@@ -4519,6 +7176,180 @@ export const DesiredTasks_TemplatesEntry: MessageFns<DesiredTasks_TemplatesEntry
     message.key = object.key ?? "";
     message.value = (object.value !== undefined && object.value !== null)
       ? ContainerTemplate.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDesiredTasks_SecretsEntry(): DesiredTasks_SecretsEntry {
+  return { key: "", value: undefined };
+}
+
+export const DesiredTasks_SecretsEntry: MessageFns<DesiredTasks_SecretsEntry> = {
+  encode(message: DesiredTasks_SecretsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      ObjectData.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DesiredTasks_SecretsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDesiredTasks_SecretsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = ObjectData.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DesiredTasks_SecretsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ObjectData.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: DesiredTasks_SecretsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ObjectData.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DesiredTasks_SecretsEntry>, I>>(base?: I): DesiredTasks_SecretsEntry {
+    return DesiredTasks_SecretsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DesiredTasks_SecretsEntry>, I>>(object: I): DesiredTasks_SecretsEntry {
+    const message = createBaseDesiredTasks_SecretsEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? ObjectData.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDesiredTasks_ConfigsEntry(): DesiredTasks_ConfigsEntry {
+  return { key: "", value: undefined };
+}
+
+export const DesiredTasks_ConfigsEntry: MessageFns<DesiredTasks_ConfigsEntry> = {
+  encode(message: DesiredTasks_ConfigsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      ObjectData.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DesiredTasks_ConfigsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDesiredTasks_ConfigsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = ObjectData.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DesiredTasks_ConfigsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ObjectData.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: DesiredTasks_ConfigsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ObjectData.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DesiredTasks_ConfigsEntry>, I>>(base?: I): DesiredTasks_ConfigsEntry {
+    return DesiredTasks_ConfigsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DesiredTasks_ConfigsEntry>, I>>(object: I): DesiredTasks_ConfigsEntry {
+    const message = createBaseDesiredTasks_ConfigsEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? ObjectData.fromPartial(object.value)
       : undefined;
     return message;
   },
