@@ -5,7 +5,7 @@
  * here once, so the reconciler and what it drives never read a proto type.
  */
 import type {
-  ContainerTemplate, DesiredTasks, HealthCheck as ProtoHealthCheck, PortMapping, RestartPolicy, SecurityContext, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate, DesiredTasks, FileProjection as ProtoFileProjection, HealthCheck as ProtoHealthCheck, ObjectData as ProtoObjectData, PortMapping, VolumeMount as ProtoVolumeMount, RestartPolicy, SecurityContext, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../proto/gen/berth/v1/agent.js';
 import type { PullPolicy } from './images/index.js';
 import type { HostPort } from './network/ports.js';
@@ -13,7 +13,7 @@ import type { HealthCheck } from './probes/index.js';
 import type { ContainerSecurity } from './runtime/runtime.js';
 import { RESTART_BACKOFF_DEFAULT_MS, RESTART_BACKOFF_MAX_DEFAULT_MS, restartPolicyName, type RestartSettings } from './reconciler/restart.js';
 import type { TaskStatusView } from './reconciler/status.js';
-import { NO_RESOURCES, type DesiredTask, type TaskTemplate } from './reconciler/task.js';
+import { NO_RESOURCES, type DesiredTask, type FileProjection, type ObjectData, type TaskTemplate, type VolumeMount } from './reconciler/task.js';
 
 /**
  * fromDesiredTasks turns a node's desired set into the tasks the reconciler converges on, each
@@ -21,7 +21,27 @@ import { NO_RESOURCES, type DesiredTask, type TaskTemplate } from './reconciler/
  * did not come is returned without one; the reconciler then keeps it from starting.
  */
 export function fromDesiredTasks(m: DesiredTasks): DesiredTask[] {
-  return m.tasks.map((a) => fromAssignment(a.template === undefined && a.templateRef ? { ...a, template: m.templates[a.templateRef] } : a));
+  return m.tasks.map((a) => withObjects(fromAssignment(a.template === undefined && a.templateRef ? { ...a, template: m.templates[a.templateRef] } : a), m));
+}
+
+/**
+ * withObjects hands a task the content of the secrets and configs its template projects, from
+ * the desired set's maps (keyed "<namespace>/<name>"); an object the set lacks is left out, and
+ * the reconciler keeps the task preparing until a later set brings it.
+ */
+export function withObjects(task: DesiredTask, m: Partial<Pick<DesiredTasks, 'secrets' | 'configs'>>): DesiredTask {
+  const pick = (projections: FileProjection[] | undefined, from: Record<string, ProtoObjectData> = {}): Record<string, ObjectData> | undefined => {
+    if (!projections || projections.length === 0) return undefined;
+    const out: Record<string, ObjectData> = {};
+    for (const p of projections) {
+      const found = from[`${task.namespace}/${p.name}`];
+      if (found) out[p.name] = { generation: found.generation, data: found.data };
+    }
+    return out;
+  };
+  const secrets = pick(task.template?.secrets, m.secrets);
+  const configs = pick(task.template?.configs, m.configs);
+  return { ...task, ...(secrets ? { secrets } : {}), ...(configs ? { configs } : {}) };
 }
 
 /** fromAssignment turns what the control plane sent into the task the reconciler converges on. */
@@ -57,6 +77,12 @@ export function templateFrom(t: ContainerTemplate): TaskTemplate {
   const security = securityFrom(t.security);
   if (security) out.security = security;
   if (t.health) out.health = healthFrom(t.health);
+  if (t.readiness) out.readiness = healthFrom(t.readiness);
+  if (t.startup) out.startup = healthFrom(t.startup);
+  // Defensive about the lists: a template made in memory (not decoded) may leave them out.
+  if (t.secrets?.length) out.secrets = t.secrets.map(projectionFrom);
+  if (t.configs?.length) out.configs = t.configs.map(projectionFrom);
+  if (t.volumes?.length) out.volumes = t.volumes.map(volumeFrom);
   if (t.stopSignal) out.stopSignal = t.stopSignal;
   if (t.stopGracePeriodSeconds !== undefined) out.stopGracePeriodSeconds = t.stopGracePeriodSeconds;
   return out;
@@ -97,7 +123,7 @@ export function securityFrom(s: SecurityContext | undefined): ContainerSecurity 
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** healthFrom copies a wire health check; its 0s keep meaning "default" (probes/probe-state.ts settles them). */
+/** healthFrom copies a wire check (health, readiness or startup); its 0s keep meaning "default" (probes/probe-state.ts settles them). */
 export function healthFrom(h: ProtoHealthCheck): HealthCheck {
   const p = h.probe;
   const probe: HealthCheck['probe'] = p?.$case === 'http' ? { $case: 'http', value: { path: p.value.path, port: p.value.port } }
@@ -113,6 +139,24 @@ export function healthFrom(h: ProtoHealthCheck): HealthCheck {
   };
 }
 
+/** projectionFrom settles a wire projection: "" key and 0 mode mean "default", uid/gid absent the container's user. */
+export function projectionFrom(p: ProtoFileProjection): FileProjection {
+  return {
+    name: p.name,
+    target: p.target,
+    ...(p.key ? { key: p.key } : {}),
+    ...(p.mode > 0 ? { mode: p.mode } : {}),
+    ...(p.uid !== undefined ? { uid: p.uid } : {}),
+    ...(p.gid !== undefined ? { gid: p.gid } : {}),
+  };
+}
+
+/** volumeFrom maps a wire volume mount; an unknown type reads as a named volume (admission allows only the three). */
+export function volumeFrom(v: ProtoVolumeMount): VolumeMount {
+  const type = v.type === 'tmpfs' || v.type === 'bind' ? v.type : 'volume';
+  return { type, name: v.name, source: v.source, target: v.target, readOnly: v.readOnly, sizeBytes: v.sizeBytes > 0 ? v.sizeBytes : 0 };
+}
+
 /** toProtoStatus converts a status for the wire. */
 export function toProtoStatus(s: TaskStatusView): ProtoTaskStatus {
   return {
@@ -120,5 +164,6 @@ export function toProtoStatus(s: TaskStatusView): ProtoTaskStatus {
     ip: s.ip ?? '', hasExitCode: s.exitCode !== undefined, exitCode: s.exitCode ?? 0, reason: s.reason ?? '', message: s.message ?? '',
     restarts: s.restarts, startedAt: s.startedAt ?? '', finishedAt: s.finishedAt ?? '', imageDigest: s.imageDigest ?? '',
     pullBytesDone: s.pullBytesDone ?? 0, pullBytesTotal: s.pullBytesTotal ?? 0, ready: s.ready ?? false, lastProbe: s.lastProbe ?? '',
+    started: s.started ?? false, lastStartupProbe: s.lastStartupProbe ?? '', lastReadinessProbe: s.lastReadinessProbe ?? '',
   };
 }

@@ -17,6 +17,10 @@
  * | BERTH_ERR_IMAGE_LAYER_TOO_LARGE      | ImageInvalid   | a layer unpacks to more than maxLayerBytes    |
  * | BERTH_ERR_TASK_INVALID               | StartError     | a task that cannot be turned into a container |
  * | BERTH_ERR_START_FAILED               | StartError     | the runtime refused to run the container      |
+ * | BERTH_ERR_VOLUME_SOURCE_NOT_FOUND    | HostPathNotFound | a bind volume's host path does not exist     |
+ * | BERTH_ERR_VOLUME_FAILED              | VolumeFailed   | a named volume's directory cannot be made     |
+ * | BERTH_ERR_VOLUME_IN_USE              | VolumeInUse    | delete of a volume a container mounts         |
+ * | BERTH_ERR_VOLUME_NOT_FOUND           | VolumeNotFound | delete of a volume the node does not have     |
  */
 
 /** AgentErrorCode enumerates every code in the catalogue above. */
@@ -33,7 +37,11 @@ export type AgentErrorCode =
   | 'BERTH_ERR_IMAGE_NEVER_PULL'
   | 'BERTH_ERR_IMAGE_LAYER_TOO_LARGE'
   | 'BERTH_ERR_TASK_INVALID'
-  | 'BERTH_ERR_START_FAILED';
+  | 'BERTH_ERR_START_FAILED'
+  | 'BERTH_ERR_VOLUME_SOURCE_NOT_FOUND'
+  | 'BERTH_ERR_VOLUME_FAILED'
+  | 'BERTH_ERR_VOLUME_IN_USE'
+  | 'BERTH_ERR_VOLUME_NOT_FOUND';
 
 const REASONS: Record<AgentErrorCode, string> = {
   BERTH_ERR_IMAGE_NOT_FOUND: 'ImageNotFound',
@@ -49,6 +57,10 @@ const REASONS: Record<AgentErrorCode, string> = {
   BERTH_ERR_IMAGE_LAYER_TOO_LARGE: 'ImageInvalid',
   BERTH_ERR_TASK_INVALID: 'StartError',
   BERTH_ERR_START_FAILED: 'StartError',
+  BERTH_ERR_VOLUME_SOURCE_NOT_FOUND: 'HostPathNotFound',
+  BERTH_ERR_VOLUME_FAILED: 'VolumeFailed',
+  BERTH_ERR_VOLUME_IN_USE: 'VolumeInUse',
+  BERTH_ERR_VOLUME_NOT_FOUND: 'VolumeNotFound',
 };
 
 /** AgentError is an expected failure with a catalogue code; `cause` keeps the original error. */

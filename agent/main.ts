@@ -20,12 +20,17 @@ import { firstNonLoopbackIPv4, parseLabels, readCapacity } from './node.js';
 import { createLogger, isLogLevel, type LogLevel } from '../common/log.js';
 import { messageOf } from './errors.js';
 import { createExecHandler } from './exec.js';
+import { createExecStreamHandler } from './exec-stream.js';
+import { createLogsHandler } from './logs/handler.js';
+import { keepPreviousLog, sweepPreviousLogs } from './logs/previous.js';
 import type { AgentConfig } from './config.js';
 import { settleAgentConfig } from './config-check.js';
 import { BridgeNetwork } from './network/index.js';
 import { gatewayOf } from './network/ipam.js';
 import { DnsServer, namespaceIndex } from './dns/index.js';
 import { parseCidr } from '../common/cidr.js';
+import { VolumeManager } from './volumes/index.js';
+import { registerVolumeMetrics } from './metrics/volume-metrics.js';
 
 /** DEFAULT_GATEWAY is the control plane's agent gateway (DESIGN.md, ports). */
 export const DEFAULT_GATEWAY = '127.0.0.1:7481';
@@ -125,18 +130,35 @@ async function main(): Promise<void> {
   });
   await images.init();
   // Collect at start and then every few minutes; a failed run is logged and retried next time.
-  const collectImages = (): void => void images.gc().catch((err: unknown) => log.warn('image gc failed', { error: messageOf(err) }));
+  const collectImages = (): void => {
+    void images.gc().catch((err: unknown) => log.warn('image gc failed', { error: messageOf(err) }));
+    // Kept logs of previous runs go with their containers, on the same schedule.
+    void runtime.list().then((l) => sweepPreviousLogs(flags.stateDir, l.map((c) => c.id)))
+      .catch((err: unknown) => log.warn('previous logs sweep failed', { error: messageOf(err) }));
+  };
   const gcTimer = setInterval(collectImages, IMAGE_GC_INTERVAL_MS);
   gcTimer.unref();
   const metrics = createAgentMetrics({ runtime, nodeName: flags.name, cgroupParent: flags.cgroupParent });
   const server = await startMetricsServer(metrics, listen.host, listen.port, log);
   const metricsPort = (server.address() as { port: number }).port;
 
+  // Named volumes live under the state dir; their list is reported at Register and on change.
+  const volumes = new VolumeManager({
+    root: `${flags.stateDir}/volumes`,
+    log: log.child('volumes'),
+    containers: () => runtime.list(),
+    onChange: (list) => session?.reportVolumes(list),
+  });
+  await volumes.init();
+  volumes.start();
+  registerVolumeMetrics(metrics.registry, () => volumes.list());
+
   const network = flags.network === 'bridge' ? new BridgeNetwork(flags.stateDir, log.child('network')) : undefined;
   // What the node registered as its capacity is what admission holds tasks to; each registration re-reads it.
   let capacity = await readCapacity();
   const reconciler = new Reconciler({
-    runtime, images, log, ...(network ? { network } : {}), report: (s) => session?.report(s), allocatable: () => capacity,
+    runtime, images, log, volumes, ...(network ? { network } : {}), report: (s) => session?.report(s), allocatable: () => capacity,
+    beforeRestart: (old) => keepPreviousLog(flags.stateDir, old.id, old.logPath),
   });
   await reconciler.start();
   // The node resolver answers on the bridge's address, so it starts once the subnet is known.
@@ -155,6 +177,8 @@ async function main(): Promise<void> {
     log,
     tasks: reconciler,
     exec: createExecHandler(runtime, log.child('exec')),
+    deleteVolume: (namespace, name) => volumes.delete(namespace, name),
+    streams: { logs: createLogsHandler({ runtime, stateDir: flags.stateDir, log: log.child('logs') }), exec: createExecStreamHandler(runtime, log.child('exec')) },
     onConnectedChange: (up) => metrics.sessionConnected.set(up ? 1 : 0),
     onPeers: (peers) => void network?.setPeers(peers),
     onEndpoints: (services) => {
@@ -171,7 +195,7 @@ async function main(): Promise<void> {
       agentVersion: berthVersion(),
       cgroupVersion: runtime.cgroupVersion,
       images: await images.list(),
-      volumes: [],
+      volumes: volumes.list(),
     }),
   });
   session.start();
@@ -184,6 +208,7 @@ async function main(): Promise<void> {
     log.info('shutting down; containers keep running', { signal });
     void (async () => {
       clearInterval(gcTimer);
+      volumes.stop();
       await session?.close();
       await dns?.close();
       await Promise.race([reconciler.close(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);

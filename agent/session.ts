@@ -7,7 +7,7 @@
  */
 import type { ChannelCredentials, ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type Peer, type Register, type ServiceEndpoints,
+  AgentGatewayClient, type AgentMessage, type ControlMessage, type ExecRequest, type ExecResult, type NodeImage, type NodeVolume, type Peer, type Register, type ServiceEndpoints, type VolumeDelete,
 } from '../proto/gen/berth/v1/agent.js';
 import { messageOf } from './errors.js';
 import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../common/grpc-limits.js';
@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../common/log.js';
 import type { DesiredTask, TaskStatusView } from './reconciler/index.js';
 import type { ExecHandler } from './exec.js';
 import { fromDesiredTasks, toProtoStatus } from './convert.js';
+import { AgentStreams, type StreamHandlers } from './streams.js';
 
 /** INITIAL_BACKOFF_MS is the first reconnect delay. */
 export const INITIAL_BACKOFF_MS = 250;
@@ -40,6 +41,10 @@ export interface SessionOptions {
   tasks: TaskSink;
   /** exec answers ExecRequests; without it they are refused with BERTH_ERR_EXEC_FAILED. */
   exec?: ExecHandler;
+  /** streams serves logs and interactive exec streams (agent/streams.ts); a kind without a handler is refused. */
+  streams?: StreamHandlers;
+  /** deleteVolume answers VolumeDelete requests; without it they are refused with BERTH_ERR_VOLUME_FAILED. */
+  deleteVolume?: (namespace: string, name: string) => Promise<{ ok: true } | { ok: false; code: string; message: string }>;
   log?: Logger;
   /** identity supplies the mTLS credentials of each connection and renews the node certificate. */
   identity: SessionIdentity;
@@ -121,6 +126,21 @@ export class AgentSession {
     this.send({ msg: { $case: 'nodeImages', value: { images } } });
   }
 
+  /** reportVolumes sends the node's named volumes; unregistered, the next Register carries them instead. */
+  reportVolumes(volumes: NodeVolume[]): void {
+    this.send({ msg: { $case: 'nodeVolumes', value: { volumes } } });
+  }
+
+  /** runVolumeDelete answers one VolumeDelete on the stream it came from. */
+  private async runVolumeDelete(req: VolumeDelete): Promise<void> {
+    const call = this.call;
+    const out = this.opts.deleteVolume
+      ? await this.opts.deleteVolume(req.namespace, req.name).catch((err: unknown) => ({ ok: false as const, code: 'BERTH_ERR_VOLUME_FAILED', message: messageOf(err) }))
+      : { ok: false as const, code: 'BERTH_ERR_VOLUME_FAILED', message: 'this agent keeps no named volumes' };
+    const result = out.ok ? { requestId: req.requestId, errorCode: '', errorMessage: '' } : { requestId: req.requestId, errorCode: out.code, errorMessage: out.message };
+    if (call === this.call) this.send({ msg: { $case: 'volumeDeleteResult', value: result } });
+  }
+
   /** close ends the stream and the reconnect loop. */
   async close(): Promise<void> {
     this.closed = true;
@@ -186,6 +206,16 @@ export class AgentSession {
     });
     const call = client.session();
     this.call = call;
+    // Streams belong to this stream of the session: they end with it, and ids are never reused across.
+    const streams = new AgentStreams(this.opts.streams ?? {}, (msg) => {
+      if (call !== this.call || !this.registered) return false;
+      try {
+        call.write(msg);
+        return true;
+      } catch {
+        return false;
+      }
+    }, this.log.child('streams'));
     let heartbeat: NodeJS.Timeout | undefined;
     let renewal: NodeJS.Timeout | undefined;
     const scheduleRenewal = (delayMs: number): void => {
@@ -251,6 +281,24 @@ export class AgentSession {
             case 'execRequest':
               if (this.registered) void this.runExec(m.value);
               break;
+            case 'volumeDelete':
+              if (this.registered) void this.runVolumeDelete(m.value);
+              break;
+            case 'logsRequest':
+              if (this.registered) streams.open('logs', m.value);
+              break;
+            case 'execStart':
+              if (this.registered) streams.open('exec', m.value);
+              break;
+            case 'execInput':
+              streams.input(m.value);
+              break;
+            case 'streamCredit':
+              streams.credit(m.value);
+              break;
+            case 'streamCancel':
+              streams.cancel(m.value);
+              break;
             case 'error':
               this.log.error('gateway refused the session', { code: m.value.code, message: m.value.message });
               if (REFUSALS_THAT_DROP_THE_CERTIFICATE.has(m.value.code)) {
@@ -271,6 +319,7 @@ export class AgentSession {
       });
     } finally {
       clearTimeout(registerTimer);
+      streams.closeAll('the session ended');
       if (heartbeat) clearInterval(heartbeat);
       if (renewal) clearTimeout(renewal);
       if (this.registered) this.opts.onConnectedChange?.(false);

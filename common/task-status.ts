@@ -29,10 +29,19 @@ export interface TaskStatus {
   readySince?: string;
   /** replaceAfter (failed tasks) is when the service controller may replace it: the service's failure backoff, kept across failovers. */
   replaceAfter?: string;
-  /** ready is reported by the agent: running and its health check passes (no check: running). */
+  /**
+   * ready is reported by the agent: running, started, and its readiness check passes; without a
+   * readiness check its health check decides (templates that predate readiness keep their
+   * meaning); with neither, running and started is ready. Only ready tasks are endpoints.
+   */
   ready?: boolean;
-  /** lastProbe is the health check's last outcome as the agent saw it, for people. */
+  /** started is reported by the agent: running and its startup check has passed once (no startup check: running). */
+  started?: boolean;
+  /** lastProbe is the health (liveness) check's last outcome as the agent saw it, for people. */
   lastProbe?: string;
+  /** lastStartupProbe / lastReadinessProbe are the startup and readiness checks' last outcomes, for people. */
+  lastStartupProbe?: string;
+  lastReadinessProbe?: string;
 }
 
 /** AgentPhase is a phase the agent itself reports. */

@@ -18,11 +18,16 @@
  * | BERTH_ERR_CONFLICT                  | 409  | resourceVersion precondition failed                 |
  * | BERTH_ERR_NO_PREVIOUS_REVISION      | 409  | rollback: no earlier revision to go back to         |
  * | BERTH_ERR_NAMESPACE_NOT_EMPTY       | 409  | delete of a namespace that still has services       |
+ * | BERTH_ERR_IN_USE                    | 409  | delete of a secret, config or volume still in use;  |
+ * |                                     |      | names the users                                     |
  * | BERTH_ERR_TASK_NOT_RUNNING          | 409  | exec into a task whose container is not running     |
  * | BERTH_ERR_NODE_READY                | 409  | delete of a node whose agent is connected (no force)|
  * | BERTH_ERR_NODE_UNAVAILABLE          | 503  | the task's node has no agent session here           |
  * | BERTH_ERR_EXEC_TIMEOUT              | 504  | exec: the command or the agent's answer timed out   |
  * | BERTH_ERR_EXEC_FAILED               | 500  | exec: the agent could not set the command up        |
+ * | BERTH_ERR_NO_PREVIOUS_CONTAINER     | 404  | logs --previous: the task's container never restarted |
+ * | BERTH_ERR_STREAM_FAILED             | 502  | a logs/exec stream could not be served by the agent or relay |
+ * | BERTH_ERR_SECRET_SEALING            | 500  | a secret cannot be sealed or opened (key missing)   |
  * | BERTH_ERR_INTERNAL                  | 500  | unexpected; logged with its cause                   |
  * | BERTH_ERR_UNAUTHENTICATED           | 401  | no credential, or one that is unknown/expired/revoked |
  * | BERTH_ERR_FORBIDDEN                 | 403  | the identity's role or namespaces do not allow it   |
@@ -61,7 +66,11 @@ export type ErrorCode =
   | 'BERTH_ERR_NODE_UNAVAILABLE'
   | 'BERTH_ERR_EXEC_TIMEOUT'
   | 'BERTH_ERR_EXEC_FAILED'
+  | 'BERTH_ERR_NO_PREVIOUS_CONTAINER'
+  | 'BERTH_ERR_STREAM_FAILED'
   | 'BERTH_ERR_INTERNAL'
+  | 'BERTH_ERR_IN_USE'
+  | 'BERTH_ERR_SECRET_SEALING'
   | 'BERTH_ERR_UNAUTHENTICATED'
   | 'BERTH_ERR_FORBIDDEN'
   | 'BERTH_ERR_TOO_MANY_AUTH_FAILURES'
@@ -91,6 +100,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   BERTH_ERR_ROUTE_NOT_FOUND: 404,
   BERTH_ERR_ALREADY_EXISTS: 409,
   BERTH_ERR_CONFLICT: 409,
+  BERTH_ERR_IN_USE: 409,
+  BERTH_ERR_SECRET_SEALING: 500,
   BERTH_ERR_NO_PREVIOUS_REVISION: 409,
   BERTH_ERR_NAMESPACE_NOT_EMPTY: 409,
   BERTH_ERR_TASK_NOT_RUNNING: 409,
@@ -98,6 +109,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   BERTH_ERR_NODE_UNAVAILABLE: 503,
   BERTH_ERR_EXEC_TIMEOUT: 504,
   BERTH_ERR_EXEC_FAILED: 500,
+  BERTH_ERR_NO_PREVIOUS_CONTAINER: 404,
+  BERTH_ERR_STREAM_FAILED: 502,
   BERTH_ERR_INTERNAL: 500,
   BERTH_ERR_UNAUTHENTICATED: 401,
   BERTH_ERR_FORBIDDEN: 403,

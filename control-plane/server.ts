@@ -2,7 +2,10 @@
  * startControlPlane wires one control plane: etcd (embedded or external) → store → informers →
  * controllers → agent gateway → REST API. main.ts runs it as a process; tests run it in-process.
  */
+import { SecretSealer } from './security/secret-sealer.js';
+import { readSealingKey } from './security/sealing-key.js';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { buildApi } from './api/server.js';
 import { startControllers, type Controllers } from './controllers/index.js';
 import { DEFAULT_LEADER_LEASE_TTL_S, Election } from './election.js';
@@ -17,6 +20,7 @@ import { Authenticator } from './security/authentication.js';
 import { bootstrapAdmin } from './security/bootstrap.js';
 import { ClusterCa, DEFAULT_NODE_CERT_TTL_MS } from './security/pki.js';
 import { ServingCertificate } from './security/serving-certificate.js';
+import { ReplicaCertificate } from './security/replica-certificate.js';
 import { servingNames } from './security/serving-names.js';
 import { Tokens } from './security/tokens.js';
 import { BerthError } from './errors.js';
@@ -116,20 +120,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(() => inf.stop());
     const security = log.child('security');
     let ca: ClusterCa;
+    const sealingKeyFile = opts.sealingKeyFile ?? join(opts.dataDir, 'sealing.key');
     try {
-      ({ ca } = await ClusterCa.loadOrCreate(store, opts.sealingKeyFile ?? join(opts.dataDir, 'sealing.key'), security));
+      ({ ca } = await ClusterCa.loadOrCreate(store, sealingKeyFile, security));
     } catch (err) {
       throw new BerthError('BERTH_ERR_CA_KEY', (err as Error).message, { cause: err });
     }
+    // The CA load made or checked the file; the same key seals the data keys of Secrets.
+    const sealer = new SecretSealer(store, readSealingKey(sealingKeyFile), security);
     const tokens = new Tokens(store, inf.tokens);
     const audit = new AuditLog({ path: opts.auditLog ?? auditLogPath(opts.dataDir), maxBytes: opts.auditMaxBytes, maxFiles: opts.auditMaxFiles, log: log.child('audit') });
     cleanups.push(() => audit.close());
     const { host, port } = splitHostPort(opts.listen);
     const serving = await ServingCertificate.issue(ca, servingNames([host, splitHostPort(opts.gatewayListen).host], opts.advertiseAddresses ?? []), security);
     cleanups.push(async () => serving.stop());
-    const gateway: Gateway = await startGateway({ listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, store, inf, log: log.child('gateway'),
+    // The replica's own client certificate for the relay to replicas holding other nodes' sessions.
+    const replica = await ReplicaCertificate.issue(ca, `replica-${randomUUID()}`, security);
+    cleanups.push(async () => replica.stop());
+    const gateway: Gateway = await startGateway({ replica, ...(opts.advertiseAddresses?.[0] ? { advertiseHost: opts.advertiseAddresses[0] } : {}), listen: opts.gatewayListen, leaseTtlSeconds: opts.nodeLeaseTtlSeconds, store, inf, log: log.child('gateway'),
       subnets: new SubnetAllocator(store, opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR),
-      ca, tokens, serving, nodeCertTtlMs: opts.nodeCertTtlMs ?? DEFAULT_NODE_CERT_TTL_MS,
+      ca, tokens, serving, nodeCertTtlMs: opts.nodeCertTtlMs ?? DEFAULT_NODE_CERT_TTL_MS, sealer,
       refused: (r) => auditRefusal(audit, { source: hostOfPeer(r.source), verb: r.verb, resource: 'nodes', name: r.node, code: r.code, message: r.message,
         ...(r.identity ? { identity: r.identity, via: 'node' as const } : {}) }) });
     cleanups.push(() => gateway.stop());
@@ -139,7 +149,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       security: { tokens, ca },
       audit,
       relay: gateway,
+      volumes: gateway,
+      streams: gateway,
       removal: gateway,
+      sealer,
     });
     serving.onChange(({ key, cert }) => (api.server as unknown as import('node:tls').Server).setSecureContext({ key, cert, ca: ca.certificatePem }));
     await api.listen({ host, port });

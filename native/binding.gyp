@@ -16,12 +16,14 @@
         "src/lib/container.cc",
         "src/lib/control.cc",
         "src/lib/exec.cc",
+        "src/lib/exec_io.cc",
         "src/lib/execvp.cc",
         "src/lib/fsutil.cc",
         "src/lib/init.cc",
         "src/lib/logpump.cc",
         "src/lib/mounts.cc",
         "src/lib/oci_config.cc",
+        "src/lib/projected.cc",
         "src/lib/seccomp.cc",
         "src/lib/security.cc",
         "src/lib/spec.cc",
@@ -47,13 +49,13 @@
       "type": "executable",
       "sources": ["test/main.cc", "test/spec_test.cc", "test/oci_config_test.cc",
                   "test/cgroup_test.cc", "test/cgroup_limits_test.cc", "test/cli_util_test.cc",
-                  "test/control_test.cc", "test/init_test.cc", "src/runtime-cli/cli_util.cc"],
+                  "test/control_test.cc", "test/init_test.cc", "test/exec_io_test.cc", "src/runtime-cli/cli_util.cc"],
       "dependencies": ["berth_core"]
     },
     {
       "target_name": "berth-shim",
       "type": "executable",
-      "sources": ["src/shim/main.cc"],
+      "sources": ["src/shim/main.cc", "src/shim/exec_helper.cc"],
       "dependencies": ["berth_core"],
       # Static: an idle shim then maps no shared libstdc++/libc pages (VmRSS 2.1 MB -> 0.83 MB).
       "ldflags": ["-static", "-Wl,--gc-sections"]

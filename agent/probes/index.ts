@@ -1,15 +1,20 @@
 /**
- * Health checks run by the agent (DESIGN.md "probes"): one loop per running container that has a
- * check. The loop folds results through the health machine (probe-state.ts) and tells its owner
- * only when a verdict changes (ready, not ready, unhealthy), so a steady container costs no
- * status traffic.
+ * Checks run by the agent (DESIGN.md "probes"): one loop per check (startup, health, readiness)
+ * that runs for a container. The loop folds results through its check's machine (probe-state.ts)
+ * and tells its owner only when that check's verdict changes (ready, not ready, unhealthy), so a
+ * steady container costs no status traffic; how the checks combine is probe-set.ts.
  */
 import type { Runtime } from '../runtime/runtime.js';
 import { messageOf } from '../errors.js';
 import { httpProbe, tcpProbe } from './probe-net.js';
 import { initialHealth, nextHealth, probeSettings, type HealthCheck, type HealthState, type ProbeResult, type ProbeSettings } from './probe-state.js';
+import type { Fold } from './probe-set.js';
 
-export { probeSettings, nextHealth, initialHealth, type HealthCheck, type HealthState, type Probe, type ProbeResult, type ProbeSettings } from './probe-state.js';
+export { probeSettings, nextHealth, nextReadiness, initialHealth, type HealthCheck, type HealthState, type Probe, type ProbeResult, type ProbeSettings } from './probe-state.js';
+export {
+  activeProbes, foldFor, hasChecks, initialProbeSet, nextProbeSet, runs, verdictOf, withCheckState,
+  type ContainerChecks, type Fold, type ProbeKind, type ProbeSetState, type ProbeVerdict, type RestartingKind,
+} from './probe-set.js';
 
 /** ProbeTarget is the container a probe looks at. */
 export interface ProbeTarget {
@@ -59,6 +64,8 @@ export interface ProbeLoopOptions {
   onChange: (state: HealthState, last: ProbeResult) => void;
   /** probe replaces runProbe (tests). */
   probe?: (check: HealthCheck, target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
+  /** next folds each result into the check's state; default nextHealth (a health or startup check). */
+  next?: Fold;
 }
 
 /** ProbeLoop probes one container every interval until stopped or unhealthy. */
@@ -98,7 +105,7 @@ export class ProbeLoop {
     const result = await (this.opts.probe ?? runProbe)(this.opts.check, this.opts.target, this.settings.timeoutMs);
     if (this.stopped) return;
     const before = this.state;
-    this.state = nextHealth(before, result.ok, this.settings);
+    this.state = (this.opts.next ?? nextHealth)(before, result.ok, this.settings);
     if (this.state.ready !== before.ready || this.state.unhealthy !== before.unhealthy) this.opts.onChange(this.state, result);
     if (!this.state.unhealthy) this.schedule(this.settings.intervalMs);
   }

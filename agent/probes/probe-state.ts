@@ -1,7 +1,9 @@
 /**
- * The health state of one container, as an explicit machine over probe results (Kubernetes
+ * The state of one check of one container, as an explicit machine over probe results (Kubernetes
  * semantics): `successThreshold` consecutive passes make it ready, `failureThreshold` consecutive
- * failures make it not ready and unhealthy (the reconciler then restarts the container).
+ * failures make it not ready and, for a health or startup check, unhealthy (the reconciler then
+ * restarts the container); a readiness check (nextReadiness) is never unhealthy and comes back.
+ * How the three checks of a container combine is probe-set.ts.
  */
 /**
  * Probe is how a check looks at a container: a tagged union (as the wire's oneof), so every
@@ -12,7 +14,7 @@ export type Probe =
   | { $case: 'tcp'; value: { port: number } }
   | { $case: 'exec'; value: { command: string[] } };
 
-/** HealthCheck is one container's liveness check; 0 in a number means its default (probeSettings). */
+/** HealthCheck is one check of a container (health, readiness or startup); 0 in a number means its default (probeSettings). */
 export interface HealthCheck {
   /** probe is undefined for a check without a kind, which always passes. */
   probe?: Probe;
@@ -78,4 +80,18 @@ export function nextHealth(s: HealthState, ok: boolean, t: Pick<ProbeSettings, '
   const unhealthy = failures >= t.failureThreshold;
   // One failure does not take a ready container out of rotation; the threshold does (Kubernetes).
   return { ready: s.ready && !unhealthy, unhealthy, successes: 0, failures };
+}
+
+/**
+ * nextReadiness folds one result into a readiness check's state: failureThreshold consecutive
+ * failures take the container out of rotation, successThreshold consecutive passes bring it
+ * back; it is never unhealthy, because a readiness check must never restart a container.
+ */
+export function nextReadiness(s: HealthState, ok: boolean, t: Pick<ProbeSettings, 'failureThreshold' | 'successThreshold'>): HealthState {
+  if (ok) {
+    const successes = s.successes + 1;
+    return { ready: s.ready || successes >= t.successThreshold, unhealthy: false, successes, failures: 0 };
+  }
+  const failures = s.failures + 1;
+  return { ready: s.ready && failures < t.failureThreshold, unhealthy: false, successes: 0, failures };
 }

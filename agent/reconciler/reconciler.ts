@@ -23,6 +23,7 @@ import { containerIdFor, LABEL_IMAGE_DIGEST, LABEL_NAMESPACE, LABEL_RESTART_POLI
 import type { TaskStatusView } from './status.js';
 import { DEFAULT_STOP_GRACE_MS, TaskRunner, UNHEALTHY_STOP_GRACE_MS, type TaskRecord } from './task-runner.js';
 import { NO_RESOURCES, type DesiredTask, type Resources } from './task.js';
+import type { VolumeProvider } from '../volumes/index.js';
 
 /**
  * DEFAULT_RESYNC_MS is the backstop behind pushed exits: how often every running task's
@@ -56,6 +57,10 @@ export interface ReconcilerOptions {
   unhealthyStopGraceMs?: number;
   /** network gives running containers an address; absent: containers have loopback only. */
   network?: ContainerNetwork;
+  /** volumes makes the named volumes tasks mount (agent/volumes); absent: such tasks fail to start. */
+  volumes?: VolumeProvider;
+  /** beforeRestart keeps what must outlive a container restarted in place (its log, for `logs --previous`). */
+  beforeRestart?: (old: ContainerState) => Promise<void>;
   /** probe replaces the real health probes (tests). */
   probe?: (check: HealthCheck, target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
 }
@@ -79,6 +84,7 @@ export class Reconciler {
       runtime: opts.runtime,
       images: opts.images,
       ...(opts.network ? { network: opts.network } : {}),
+      ...(opts.volumes ? { volumes: opts.volumes } : {}),
       report: opts.report,
       log: this.log,
       stopGraceMs: opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
@@ -305,13 +311,14 @@ export class Reconciler {
     rec.restart.clear();
     rec.health.forget();
     // The old container's exit is collected (above); it goes before the new one takes its id.
+    await this.opts.beforeRestart?.(state).catch((err: unknown) => this.log.warn('previous container not kept', { id: rec.id, error: messageOf(err) }));
     await this.runner.destroy(state);
     rec.restarts++;
     await this.runner.start(rec, task, true);
     return true;
   }
 
-  /** healthChanged re-reports a running task whose readiness changed, or kicks the restart of an unhealthy one. */
+  /** healthChanged re-reports a running task whose checks changed what it reports (started, ready, outcomes), or kicks the restart of an unhealthy one. */
   private healthChanged(id: string, verdict: HealthVerdict, pid: number): void {
     const rec = this.records.get(id);
     if (!rec || this.closed) return;
@@ -321,7 +328,7 @@ export class Reconciler {
     }
     const st = rec.status;
     if (st?.phase === 'running' && st.pid === pid) {
-      const { namespace: _n, name: _m, uid: _u, restarts: _r, ready: _d, lastProbe: _l, ...rest } = st;
+      const { namespace: _n, name: _m, uid: _u, restarts: _r, ready: _d, started: _s, lastProbe: _l, lastStartupProbe: _ls, lastReadinessProbe: _lr, ...rest } = st;
       this.runner.report(rec, st, rest);
     }
   }

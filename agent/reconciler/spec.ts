@@ -2,10 +2,12 @@
  * Turning a desired task plus its resolved image into a ContainerSpec: pure except for the
  * optional lookup of a user name in the image's /etc/passwd and /etc/group.
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import type { ContainerSpec } from '../runtime/runtime.js';
 import type { ResolvedImage } from '../images/index.js';
 import { AgentError } from '../errors.js';
+import { projectFiles, tmpfsMounts } from './projections.js';
+import { LABEL_VOLUMES, type VolumeProvider } from '../volumes/index.js';
 import type { DesiredTask, Resources, TaskRef } from './task.js';
 
 /** Container labels that let a restarted agent re-adopt its containers. */
@@ -172,6 +174,13 @@ export async function buildContainerSpec(task: DesiredTask, id: string, image: R
   // Templates default to an init (the converter settles absent as true), unlike the runtime's own default.
   if (tpl.init) spec.init = true;
   if (tpl.security) spec.security = tpl.security;
+  const tmpfs = tmpfsMounts(tpl.volumes);
+  if (tmpfs.length > 0) spec.tmpfs = tmpfs;
+  // The runner checked the projections before the start (projectionProblem); here they resolve
+  // their owner, the container's user.
+  const projected = projectFiles(task, { uid, gid });
+  if (!projected.ok) throw new AgentError('BERTH_ERR_TASK_INVALID', `${where}: ${projected.message}`);
+  if (projected.files.length > 0) spec.files = projected.files;
   return spec;
 }
 
@@ -205,4 +214,41 @@ export function stopSettings(labels: Record<string, string>): StopSettings {
   const seconds = Number(labels[LABEL_STOP_GRACE_SECONDS]);
   const graced = labels[LABEL_STOP_GRACE_SECONDS] !== undefined && Number.isInteger(seconds) && seconds >= 0;
   return { signal: labels[LABEL_STOP_SIGNAL] || 'SIGTERM', ...(graced ? { graceMs: seconds * 1000 } : {}) };
+}
+
+/**
+ * addVolumeMounts turns a task's named and bind volumes into bind mounts of spec (tmpfs volumes
+ * are tmpfsMounts'): a named volume mounts its data directory, which the provider makes on first
+ * use; a bind mounts the host path, which must exist (a missing one fails the start with
+ * HostPathNotFound naming it: making it would hide a typo behind an empty directory). The
+ * container is labelled with its named volumes, so the node tells them in use from its
+ * containers alone. Targets are resolved inside the rootfs by the native core.
+ */
+export async function addVolumeMounts(spec: ContainerSpec, task: DesiredTask, volumes: VolumeProvider | undefined): Promise<void> {
+  const where = `task ${task.namespace}/${task.name}`;
+  const wanted = (task.template?.volumes ?? []).filter((v) => v.type === 'volume' || v.type === 'bind');
+  if (wanted.length === 0) return;
+  const mounts: NonNullable<ContainerSpec['mounts']> = [];
+  const named: string[] = [];
+  // Host paths first: a task that cannot start must not make volumes on its way out.
+  for (const v of wanted) {
+    if (v.type !== 'bind') continue;
+    const st = await stat(v.source).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) {
+      throw new AgentError('BERTH_ERR_VOLUME_SOURCE_NOT_FOUND', `${where}: bind volume source ${v.source} ${st.code === 'ENOENT' ? 'does not exist on this node' : `cannot be read: ${st.message}`}`);
+    }
+  }
+  for (const v of wanted) {
+    if (v.type === 'bind') {
+      mounts.push({ source: v.source, target: v.target, ...(v.readOnly ? { readonly: true } : {}) });
+      continue;
+    }
+    if (!volumes) throw new AgentError('BERTH_ERR_VOLUME_FAILED', `${where}: volume ${v.name}: this agent keeps no named volumes`);
+    const data = await volumes.ensure(task.namespace, v.name);
+    mounts.push({ source: data, target: v.target, ...(v.readOnly ? { readonly: true } : {}) });
+    const key = `${task.namespace}/${v.name}`;
+    if (!named.includes(key)) named.push(key);
+  }
+  spec.mounts = [...(spec.mounts ?? []), ...mounts];
+  if (named.length > 0) spec.labels[LABEL_VOLUMES] = named.join(',');
 }

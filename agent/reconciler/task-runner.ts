@@ -13,9 +13,11 @@ import { isTerminal } from '../../common/task-status.js';
 import { messageOf, reasonOf } from '../errors.js';
 import type { DeadlineTimer } from '../deadline-timer.js';
 import type { AdmissionReason } from './admission.js';
-import type { ContainerHealth } from './health.js';
+import { checksOf, type ContainerHealth } from './health.js';
+import { projectionProblem } from './projections.js';
 import { PULL_PROGRESS_INTERVAL_MS, type PullRetry } from './pull.js';
-import { buildContainerSpec, LABEL_IMAGE_DIGEST, LABEL_RESTARTS, stopSettings } from './spec.js';
+import { addVolumeMounts, buildContainerSpec, LABEL_IMAGE_DIGEST, LABEL_RESTARTS, stopSettings } from './spec.js';
+import type { VolumeProvider } from '../volumes/index.js';
 import { canTransition, exitReason, type TaskStatusView } from './status.js';
 import type { DesiredTask, Resources, TaskRef } from './task.js';
 
@@ -56,14 +58,19 @@ export interface TaskRecord {
   watching?: number;
 }
 
-/** StatusPatch is what a status change says; the runner adds the task's name, restarts and health. */
-export type StatusPatch = Omit<TaskStatusView, keyof TaskRef | 'restarts' | 'ready' | 'lastProbe'>;
+/** CheckFields are the status fields the task's checks own (health.ts); the runner fills them on every report. */
+export type CheckFields = 'ready' | 'started' | 'lastProbe' | 'lastStartupProbe' | 'lastReadinessProbe';
+
+/** StatusPatch is what a status change says; the runner adds the task's name, restarts and check fields. */
+export type StatusPatch = Omit<TaskStatusView, keyof TaskRef | 'restarts' | CheckFields>;
 
 /** TaskRunnerOptions give the runner its reach; kick and closed come from the reconciler. */
 export interface TaskRunnerOptions {
   runtime: Runtime;
   images: Images;
   network?: ContainerNetwork;
+  /** volumes makes named volumes on first use; absent: a task with one fails to start. */
+  volumes?: VolumeProvider;
   /** report receives every status change, in order per task. */
   report: (status: TaskStatusView) => void;
   log: Logger;
@@ -86,6 +93,7 @@ export class TaskRunner {
     const tpl = task.template;
     // A retry keeps the back-off reason visible until the pull succeeds or fails again.
     const retrying = rec.status?.phase === 'preparing' ? { reason: rec.status.reason, message: rec.status.message } : {};
+    if (this.waitForObjects(rec, task, restarting)) return;
     if (!restarting) this.report(rec, task, { phase: 'preparing', ...dropUndefined(retrying) });
     let image;
     try {
@@ -106,6 +114,7 @@ export class TaskRunner {
     if (!restarting) this.report(rec, task, { phase: 'starting', imageDigest: image.digest });
     try {
       const spec = await buildContainerSpec(task, rec.id, image);
+      await addVolumeMounts(spec, task, this.o.volumes);
       spec.labels[LABEL_RESTARTS] = String(rec.restarts);
       const resolvConf = this.o.network?.resolvConf(task.namespace);
       if (resolvConf !== undefined) spec.resolvConf = resolvConf;
@@ -133,7 +142,7 @@ export class TaskRunner {
     const base = { containerId: state.id, pid: state.pid, startedAt: state.startedAt, ...(digest ? { imageDigest: digest } : {}) };
     if (state.status === 'running') {
       this.watchExit(rec, state);
-      rec.health.watch(rec.id, rec.desired?.template?.health, state);
+      rec.health.watch(rec.id, checksOf(rec.desired?.template), state);
       // A restarted container keeps the last run's exit code in status (Kubernetes' lastState).
       const last = rec.lastExitCode !== undefined ? { exitCode: rec.lastExitCode } : {};
       const ip = this.o.network?.addressOf(state.id);
@@ -151,7 +160,7 @@ export class TaskRunner {
       exitCode,
       reason: rec.health.isUnhealthy(state.pid) ? 'Unhealthy' : exitReason(exitCode, state.oomKilled === true),
       ...(state.signal !== undefined ? { message: `killed by signal ${state.signal}` } : {}),
-      ...(rec.health.isUnhealthy(state.pid) ? { message: `killed by the agent: health check failed (${rec.health.unhealthy ?? ''})` } : {}),
+      ...(rec.health.isUnhealthy(state.pid) ? { message: `killed by the agent: ${rec.health.killMessage()}` } : {}),
       finishedAt: state.finishedAt ?? new Date().toISOString(),
     });
   }
@@ -190,10 +199,31 @@ export class TaskRunner {
     if (from !== patch.phase) this.o.log.debug(`${from ?? 'none'} -> ${patch.phase}`, { id: rec.id, task: who.name });
     const keep = patch.phase === 'preparing' ? {} : { containerId: rec.status?.containerId, imageDigest: rec.status?.imageDigest };
     const running = patch.phase === 'running';
-    const health = { ready: running && rec.health.ready, ...(running && rec.health.lastProbe !== undefined ? { lastProbe: rec.health.lastProbe } : {}) };
+    const health = { ready: running && rec.health.ready, started: running && rec.health.started, ...(running ? lastProbesOf(rec.health) : {}) };
     const status: TaskStatusView = { ...dropUndefined(keep), namespace: who.namespace, name: who.name, uid: who.uid, restarts: rec.restarts, ...patch, ...health };
     rec.status = status;
     this.o.report({ ...status });
+  }
+
+  /**
+   * waitForObjects keeps a task whose secret or config (or one of its keys) has not reached this
+   * node in preparing, naming what is missing, and true; the next desired set that brings it
+   * kicks the start again. A restart cannot wait in running: it fails, and the control plane
+   * replaces the task. Only names are reported, never content.
+   */
+  private waitForObjects(rec: TaskRecord, task: DesiredTask, restarting: boolean): boolean {
+    const missing = projectionProblem(task);
+    if (!missing) return false;
+    if (restarting) {
+      this.report(rec, task, { phase: 'failed', reason: missing.reason, message: `restart: ${missing.message}`, finishedAt: new Date().toISOString() });
+      return true;
+    }
+    const message = `${missing.message}; the task waits for it`;
+    if (rec.status?.phase !== 'preparing' || rec.status.reason !== missing.reason || rec.status.message !== message) {
+      this.o.log.info('task waits for its secret or config', { id: rec.id, task: task.name, reason: missing.reason });
+      this.report(rec, task, { phase: 'preparing', reason: missing.reason, message });
+    }
+    return true;
   }
 
   /**
@@ -236,6 +266,11 @@ export class TaskRunner {
       this.o.log.warn('cannot wait for the container exit; the resync will notice it', { id: state.id, error: messageOf(err) });
     });
   }
+}
+
+// lastProbesOf is the checks' last outcomes as status fields; a check that never reported has none.
+function lastProbesOf(h: ContainerHealth): Pick<TaskStatusView, 'lastProbe' | 'lastStartupProbe' | 'lastReadinessProbe'> {
+  return dropUndefined({ lastProbe: h.lastProbes.liveness, lastStartupProbe: h.lastProbes.startup, lastReadinessProbe: h.lastProbes.readiness });
 }
 
 // dropUndefined leaves out the keys whose value is undefined.

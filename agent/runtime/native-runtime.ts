@@ -8,10 +8,12 @@ import { detectCgroupVersion, DEFAULT_CGROUP_ROOT, removeCgroupDirs, type Cgroup
 import { CgroupV1Reader } from './cgroup-v1.js';
 import { CgroupV2Reader } from './cgroup-v2.js';
 import { fromNative, RuntimeError } from './errors.js';
-import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, Runtime, SignalLike } from './runtime.js';
+import type { ContainerSpec, ContainerState, ContainerStats, ExecRequest, ExecResult, ExecStream, ExecStreamRequest, Runtime, SignalLike } from './runtime.js';
 import { encodeExecRequest, EXEC_DEADLINE_SLACK_MS, fromNativeExec, toExecResult, validateExecRequest, type NativeExecResult } from './native-exec.js';
+import { startExecStream, validateExecStreamRequest } from './native-exec-stream.js';
 import { findHalfMade } from './native-sweep.js';
 import { encodeShimSpec } from './shim-spec.js';
+import { storableSpec, type StoredSpec } from './stored-spec.js';
 import { SHIM_SOCKET, ShimChannel } from './shim-channel.js';
 import { signalNumber } from './signals.js';
 import { silentLogger, type Logger } from '../../common/log.js';
@@ -44,6 +46,8 @@ const KILL_WAIT_MS = 10_000;
 const SIGKILL = 9;
 /** WAIT_RECONNECTS bounds how often wait() connects again to a shim that dropped it without an exit. */
 const WAIT_RECONNECTS = 3;
+/** SHIM_MAX_SPEC_BYTES is the largest spec the shim reads (MAX_SPEC_BYTES in native/src/shim/main.cc). */
+const SHIM_MAX_SPEC_BYTES = 1024 * 1024;
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 interface NativeAddon {
@@ -51,12 +55,6 @@ interface NativeAddon {
   execInContainer(shimPath: string, containerDir: string, pid: number, requestText: string, deadlineMs: number): Promise<NativeExecResult>;
 }
 
-/** StoredSpec is spec.json: what a restarted agent needs to re-adopt a container. */
-interface StoredSpec {
-  spec: ContainerSpec;
-  cgroupParent: string;
-  createdAt: string;
-}
 
 interface ExitRecord {
   exitCode: number;
@@ -161,7 +159,8 @@ export class NativeRuntime implements Runtime {
     const dir = this.dir(spec.id);
     await mkdir(this.containersDir, { recursive: true });
     try {
-      await mkdir(dir);
+      // 0700: spec.json and the shim's spec hold env values, and the logs what the container printed.
+      await mkdir(dir, { mode: 0o700 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new RuntimeError('BERTH_ERR_RUNTIME_EXISTS', `container ${spec.id} already exists`);
@@ -171,9 +170,9 @@ export class NativeRuntime implements Runtime {
     // spec.json is written before the start so a crash right after it still leaves enough to re-adopt.
     // Written whole or not at all (a full disk must not leave a truncated one), and a container
     // whose spec could not be written is not left behind.
-    const stored: StoredSpec = { spec, cgroupParent: this.cgroupParent, createdAt: new Date().toISOString() };
+    const stored: StoredSpec = { spec: storableSpec(spec), cgroupParent: this.cgroupParent, createdAt: new Date().toISOString() };
     try {
-      await writeFile(join(dir, 'spec.json.tmp'), JSON.stringify(stored));
+      await writeFile(join(dir, 'spec.json.tmp'), JSON.stringify(stored), { mode: 0o600 });
       await rename(join(dir, 'spec.json.tmp'), join(dir, 'spec.json'));
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
@@ -186,6 +185,11 @@ export class NativeRuntime implements Runtime {
       logMaxBytes: this.logMaxBytes,
       initPath: this.initPath,
     });
+    if (Buffer.byteLength(text) > SHIM_MAX_SPEC_BYTES) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError('BERTH_ERR_RUNTIME_INVALID_SPEC',
+        `container ${spec.id}: its spec is ${Buffer.byteLength(text)} bytes, over the shim's ${SHIM_MAX_SPEC_BYTES} (projected files count base64-encoded)`);
+    }
     // A channel to an earlier container of the same id (a restart) must not be mistaken for this one's.
     this.forget(spec.id);
     let started: { pid: number; shimPid: number };
@@ -331,6 +335,15 @@ export class NativeRuntime implements Runtime {
     } catch (err) {
       throw fromNativeExec(id, err);
     }
+  }
+
+  async execStream(id: string, req: ExecStreamRequest): Promise<ExecStream> {
+    validateExecStreamRequest(id, req);
+    const st = await this.state(id);
+    if (!st || st.status !== 'running') {
+      throw new RuntimeError('BERTH_ERR_RUNTIME_NOT_RUNNING', `container ${id} is ${st ? 'not running' : 'unknown'}`);
+    }
+    return startExecStream(this.shimPath, this.dir(id), st.pid, id, req);
   }
 
   async recover(): Promise<string[]> {

@@ -2,6 +2,7 @@
  * The agent's view of the native core. `agent/runtime` is the only module that reaches
  * `native/`; everything else in the agent programs against this interface.
  */
+import type { Readable, Writable } from 'node:stream';
 import type { SignalLike } from './signals.js';
 
 export type { SignalLike } from './signals.js';
@@ -172,6 +173,60 @@ export interface ExecResult {
   stderrTruncated: boolean;
 }
 
+/** ExecStreamRequest is one interactive command (`berth exec -i/-t`) to run in a running container. */
+export interface ExecStreamRequest {
+  /** args is the command and its arguments; args[0] is looked up in the container's PATH. */
+  args: string[];
+  /** tty runs the command on a pty allocated inside the container, as its controlling terminal. */
+  tty: boolean;
+  /** stdin false closes the command's stdin at once (it reads EOF). */
+  stdin: boolean;
+  /** rows / cols are the terminal's first size (tty only; 0 or absent: the kernel's default). */
+  rows?: number;
+  cols?: number;
+  /** env holds extra "KEY=value" strings, overriding the container's. */
+  env?: string[];
+  /** cwd defaults to the container's working directory. */
+  cwd?: string;
+}
+
+/** ExecStreamExit is how an interactive command ended: exitCode is 128 + signal when killed. */
+export interface ExecStreamExit {
+  exitCode: number;
+  signal?: number;
+}
+
+/**
+ * ExecStream is a running interactive command. Its streams carry back-pressure end to end: a
+ * stdout nobody reads stops the command (it blocks on its pty or pipe), and stdin's write()
+ * returning false means the command is not reading.
+ */
+export interface ExecStream {
+  /** stdin is the command's input (with a tty: the keyboard; its end types the EOF character). */
+  stdin: Writable;
+  /** stdout is the command's output; with a tty, everything the terminal shows. */
+  stdout: Readable;
+  /** stderr is the command's error output; absent with a tty, where it shares stdout. */
+  stderr?: Readable;
+  /** resize sets the terminal's size (the command gets SIGWINCH); ignored without a tty. */
+  resize(rows: number, cols: number): void;
+  /**
+   * signal delivers sig as a terminal would: to its foreground process group with a tty, else to
+   * the command's process group. It throws BERTH_ERR_RUNTIME_INVALID_SPEC for an unknown signal.
+   */
+  signal(sig: SignalLike): void;
+  /** hangUp is the client going away: the command gets SIGHUP (with a tty, the pty is closed). */
+  hangUp(): void;
+  /** kill ends the command at once (SIGKILL), whatever it does with SIGHUP. */
+  kill(): void;
+  /**
+   * exit settles once the command has exited and its helper is done: with the exit, or with a
+   * RuntimeError (BERTH_ERR_RUNTIME_NOT_RUNNING, BERTH_ERR_RUNTIME_EXEC) when it never ran.
+   * Output still unread stays readable on stdout/stderr.
+   */
+  exit: Promise<ExecStreamExit>;
+}
+
 /** Runtime creates, inspects and removes containers on this host. */
 export interface Runtime {
   /** cgroupVersion is detected once at start: 'v1' (legacy or hybrid) or 'v2' (unified). */
@@ -206,6 +261,12 @@ export interface Runtime {
    * settings. It rejects with BERTH_ERR_RUNTIME_NOT_RUNNING when the container is not running.
    */
   exec?(id: string, req: ExecRequest): Promise<ExecResult>;
+  /**
+   * execStream starts an interactive command in a running container (stdin, optional pty,
+   * resize, signals). It rejects with BERTH_ERR_RUNTIME_NOT_RUNNING when the container is not
+   * running and BERTH_ERR_RUNTIME_INVALID_SPEC for a bad request; later failures settle `exit`.
+   */
+  execStream?(id: string, req: ExecStreamRequest): Promise<ExecStream>;
   /**
    * recover runs once when the agent starts, before list(): it removes half-made containers
    * (no pid file and no live shim, left by a crash mid-create) and returns their ids.

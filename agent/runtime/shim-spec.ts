@@ -32,8 +32,28 @@ function encodeIsolation(spec: ContainerSpec): string[] {
   for (const gid of spec.groups ?? []) lines.push(`group=${gid}`);
   for (const r of spec.rlimits ?? []) lines.push(`rlimit=${escape(r.name)}:${r.soft}:${r.hard}`);
   for (const m of spec.mounts ?? []) lines.push(`mount=${escape(m.source)}\t${escape(m.target)}\t${m.readonly ? 'ro' : 'rw'}`);
+  lines.push(...encodeTmpfsAndFiles(spec));
   if (spec.etcHosts) lines.push(`hosts=${escape(spec.etcHosts)}`);
   if (spec.resolvConf) lines.push(`resolvConf=${escape(spec.resolvConf)}`);
+  return lines;
+}
+
+/** DEFAULT_TMPFS_MODE is a tmpfs mount's root mode when the spec gives none (as /tmp). */
+export const DEFAULT_TMPFS_MODE = 0o1777;
+
+// encodeTmpfsAndFiles renders `tmpfs=TARGET\tSIZE_BYTES\tMODE_OCTAL\tro|rw` and
+// `file=TARGET\tMODE_OCTAL\tUID\tGID\tBASE64`; the native parser checks every field.
+function encodeTmpfsAndFiles(spec: ContainerSpec): string[] {
+  const lines: string[] = [];
+  for (const t of spec.tmpfs ?? []) {
+    const mode = (t.mode ?? DEFAULT_TMPFS_MODE).toString(8);
+    lines.push(`tmpfs=${escape(t.target)}\t${Math.floor(t.sizeBytes)}\t${mode}\t${t.readonly ? 'ro' : 'rw'}`);
+  }
+  for (const f of spec.files ?? []) {
+    // A view, not a copy: decoded wire bytes may arrive as a plain Uint8Array.
+    const content = Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength);
+    lines.push(`file=${escape(f.target)}\t${f.mode.toString(8)}\t${f.uid}\t${f.gid}\t${content.toString('base64')}`);
+  }
   return lines;
 }
 

@@ -33,7 +33,26 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /v1/namespaces/:ns/tasks': rule('list', 'tasks'),
   'GET /v1/namespaces/:ns/tasks/:name': rule('get', 'tasks'),
   'POST /v1/namespaces/:ns/tasks/:name/exec': rule('exec', 'tasks'),
+  'GET /v1/namespaces/:ns/tasks/:name/exec': rule('exec', 'tasks'),
   'GET /v1/namespaces/:ns/tasks/:name/logs': rule('logs', 'tasks'),
+
+  'GET /v1/secrets': rule('list', 'secrets'),
+  'GET /v1/namespaces/:ns/secrets': rule('list', 'secrets'),
+  'GET /v1/namespaces/:ns/secrets/:name': rule('get', 'secrets'),
+  'POST /v1/namespaces/:ns/secrets': rule('create', 'secrets'),
+  'PUT /v1/namespaces/:ns/secrets/:name': rule('update', 'secrets'),
+  'DELETE /v1/namespaces/:ns/secrets/:name': rule('delete', 'secrets'),
+  'POST /v1/secrets/rotate-key': rule('update', 'encryption'),
+  'GET /v1/configs': rule('list', 'configs'),
+  'GET /v1/namespaces/:ns/configs': rule('list', 'configs'),
+  'GET /v1/namespaces/:ns/configs/:name': rule('get', 'configs'),
+  'POST /v1/namespaces/:ns/configs': rule('create', 'configs'),
+  'PUT /v1/namespaces/:ns/configs/:name': rule('update', 'configs'),
+  'DELETE /v1/namespaces/:ns/configs/:name': rule('delete', 'configs'),
+
+  'GET /v1/volumes': rule('list', 'volumes'),
+  'GET /v1/namespaces/:ns/volumes': rule('list', 'volumes'),
+  'DELETE /v1/namespaces/:ns/volumes/:name': rule('delete', 'volumes'),
 
   'GET /v1/events': rule('list', 'events'),
   'GET /v1/namespaces/:ns/events': rule('list', 'events'),
@@ -68,7 +87,9 @@ export function ruleFor(method: string, url: string | undefined): RouteRule | un
 export function accessOf(req: FastifyRequest, r: { verb: string; resource: string }): AccessRequest {
   const params = (req.params ?? {}) as Record<string, string | undefined>;
   const watching = r.verb === 'list' && /[?&]watch=(1|true)(&|$)/.test(req.url);
-  const a: AccessRequest = { verb: watching ? 'watch' : r.verb, resource: r.resource };
+  // Reading a secret's values is its own verb, so a viewer may list secrets but never open one.
+  const revealing = r.resource === 'secrets' && r.verb === 'get' && /[?&]reveal=(1|true)(&|$)/.test(req.url);
+  const a: AccessRequest = { verb: watching ? 'watch' : revealing ? 'reveal' : r.verb, resource: r.resource };
   if (r.resource === 'namespaces') {
     const ns = params.name ?? params.ns;
     if (ns !== undefined) a.name = ns;

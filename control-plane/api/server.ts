@@ -4,12 +4,17 @@ import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/store.js';
 import { installErrorHandlers } from './errors.js';
 import { registerExecRoutes, type ExecRelay } from './routes-exec.js';
+import { registerVolumeRoutes, type VolumeRelay } from './routes-volumes.js';
+import { registerExecStreamRoutes } from './routes-exec-stream.js';
+import { registerLogsRoutes, type LogsGateway } from './routes-logs.js';
 import { registerNodeRemoval, type NodeRemoval } from './node-removal.js';
 import { registerNamespaceRoutes } from './routes-namespaces.js';
 import { registerNodeRoutes } from './routes-nodes.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerRolloutRoutes } from './routes-rollout.js';
 import { registerServiceRoutes } from './routes-services.js';
+import { registerSecretRoutes } from './routes-secrets.js';
+import type { SecretSealer } from '../security/secret-sealer.js';
 import { registerWatchRoutes } from './routes-watch.js';
 import { installAuth } from './auth-hooks.js';
 import { registerAuditHooks } from './audit-hooks.js';
@@ -40,8 +45,14 @@ export interface ApiOptions {
   audit?: AuditLog;
   /** relay serves exec through agent sessions. */
   relay?: ExecRelay;
+  /** streams opens logs (and exec) streams to agents, wherever their session is. */
+  streams?: LogsGateway;
   /** removal forgets deleted nodes (session, subnet, certificates). */
   removal?: NodeRemoval;
+  /** volumes deletes named volumes through agent sessions. */
+  volumes?: VolumeRelay;
+  /** sealer seals and opens Secret values (absent: Secret writes and reveals answer 500). */
+  sealer?: SecretSealer;
   /** ready answers /readyz: true once the store and caches serve. */
   ready?: () => boolean;
 }
@@ -81,7 +92,11 @@ export function buildApi(store: Store, log: Logger, opts: ApiOptions): FastifyIn
   registerNodeRemoval(app, store, opts.removal);
   registerNamespaceRoutes(app, store);
   registerServiceRoutes(app, store);
+  registerSecretRoutes(app, store, opts.sealer);
   registerRolloutRoutes(app, store);
   registerExecRoutes(app, store, opts.relay);
+  registerVolumeRoutes(app, store, opts.volumes);
+  registerExecStreamRoutes(app, store, opts.streams, opts.audit);
+  registerLogsRoutes(app, store, opts.streams);
   return app;
 }

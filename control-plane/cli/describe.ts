@@ -10,7 +10,7 @@ import { EXIT_OK, EXIT_REQUEST_FAILED, usageError } from './errors.js';
 import {
   formatAge, formatBytes, formatCpu, formatLabels, formatPullProgress, imagesTable, nodeStatus, renderTable, tasksTable,
 } from './format.js';
-import type { Condition, ContainerTemplate, Namespace, Node, Service, Task } from '../objects/types.js';
+import type { Condition, ContainerTemplate, HealthSpec, Namespace, Node, Service, Task } from '../objects/types.js';
 
 type Kind = 'service' | 'task' | 'node' | 'namespace';
 
@@ -49,7 +49,18 @@ function templateFields(t: ContainerTemplate): Field[] {
     ['User', t.user],
     ['Resources', res || undefined],
     ['Ports', t.ports?.length ? t.ports.map((p) => `${p.containerPort}/${p.protocol}${p.hostPort ? ` -> ${p.hostPort}` : ''}`).join(', ') : undefined],
+    ['Startup', t.startup && checkText(t.startup)],
+    ['Liveness', t.health && checkText(t.health)],
+    ['Readiness', t.readiness && checkText(t.readiness)],
   ];
+}
+
+/** checkText renders a check as kubectl does: `exec [test -f /tmp/ready] delay=0s timeout=1s period=10s #success=1 #failure=3`. */
+export function checkText(h: HealthSpec): string {
+  const what = h.http ? `http-get :${h.http.port}${h.http.path}` : h.tcp ? `tcp-socket :${h.tcp.port}` : h.exec ? `exec [${h.exec.command.join(' ')}]` : 'none';
+  // The agent's defaults (agent/probes/probe-state.ts), shown so the line says what actually runs.
+  return `${what} delay=${h.initialDelaySeconds ?? 0}s timeout=${h.timeoutSeconds ?? 1}s period=${h.intervalSeconds ?? 10}s`
+    + ` #success=${h.successThreshold ?? 1} #failure=${h.failureThreshold ?? 3}`;
 }
 
 function conditionsBlock(conditions: Condition[] | undefined, now: number): string {
@@ -73,7 +84,11 @@ export function describeTask(task: Task, now: number): string {
       ['Phase', st.phase], ['Reason', st.reason], ['Message', st.message], ['Pull progress', pull],
       ['Image digest', st.imageDigest ?? NONE], ['Container', st.containerId], ['PID', st.pid], ['IP', st.ip],
       ['Exit code', st.exitCode], ['Restarts', st.restarts], ['Started', st.startedAt], ['Finished', st.finishedAt],
-      ['Ready', st.phase === 'running' ? String(st.ready === true) : undefined], ['Last probe', st.lastProbe], // health checks
+      ['Started', st.phase === 'running' && st.started !== undefined ? String(st.started) : undefined],
+      ['Ready', st.phase === 'running' ? String(st.ready === true) : undefined],
+      // Each check's last outcome that changed its verdict; the health (liveness) one keeps its old label.
+      ['Last probe', st.lastProbe && `${st.lastProbe} (liveness)`], ['Last startup probe', st.lastStartupProbe],
+      ['Last readiness probe', st.lastReadinessProbe],
     ], '  ')}`,
   ].join('');
 }

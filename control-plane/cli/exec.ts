@@ -1,12 +1,15 @@
 /**
- * `berth exec TASK -- COMMAND [ARG...]`: runs a command in a task's container through the
- * control plane and the task's agent. The command's stdout and stderr are written as they came
- * (bytes, not re-encoded) and its exit code becomes berth's; a request that fails exits 1.
+ * `berth exec [-i] [-t] TASK -- COMMAND [ARG...]`: runs a command in a task's container through
+ * the control plane and the task's agent. Without -i/-t it is one request whose answer holds the
+ * command's stdout and stderr, written as they came (bytes, not re-encoded); with either it is
+ * interactive (exec-stream.ts). The command's exit code becomes berth's; a request that fails
+ * exits 1.
  */
 import { errorText } from './client.js';
 import type { CommandContext } from './context.js';
 import { nsPath } from './context.js';
 import { EXIT_REQUEST_FAILED, usageError } from './errors.js';
+import { execInteractive } from './exec-stream.js';
 
 /** EXEC_RESPONSE_SLACK_MS is how long past the command's timeout the CLI waits for the server. */
 export const EXEC_RESPONSE_SLACK_MS = 15_000;
@@ -16,6 +19,10 @@ export const CLI_DEFAULT_EXEC_TIMEOUT_SECONDS = 30;
 /** ExecOptions are the exec verb's flags. */
 export interface ExecOptions {
   timeout?: string;
+  /** stdin (-i) streams our stdin to the command. */
+  stdin?: boolean;
+  /** tty (-t) runs the command on a pty in the container. */
+  tty?: boolean;
 }
 
 interface ExecBody {
@@ -44,6 +51,11 @@ export async function execCommand(ctx: CommandContext, task: string, command: st
   const name = task.startsWith('task/') ? task.slice('task/'.length) : task;
   if (name === '') throw usageError('exec: missing task name');
   if (command.length === 0) throw usageError('exec: missing command (berth exec TASK -- COMMAND [ARG...])');
+  if (opts.stdin || opts.tty) {
+    // An interactive command lasts as long as its user: no deadline, ^C or exit ends it.
+    if (opts.timeout !== undefined) throw usageError('exec: --timeout applies only without -i/-t');
+    return execInteractive(ctx, name, command, { stdin: opts.stdin === true, tty: opts.tty === true });
+  }
   const timeoutSeconds = opts.timeout === undefined ? undefined : parseTimeoutSeconds(opts.timeout);
   const waitMs = (timeoutSeconds ?? CLI_DEFAULT_EXEC_TIMEOUT_SECONDS) * 1000 + EXEC_RESPONSE_SLACK_MS;
   const result = await ctx.client.post<ExecBody>(`${nsPath(ctx.namespace)}/tasks/${encodeURIComponent(name)}/exec`,

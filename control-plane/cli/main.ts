@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { applyCommand } from './apply.js';
+import { composeConvertCommand, type ConvertOptions } from './compose/command.js';
 import { ApiClient, DEFAULT_SERVER } from './client.js';
 import { clientOptions, DEFAULT_NAMESPACE, plaintextCredentialWarning, resolveConnection } from './config.js';
 import { configViewCommand } from './config-view.js';
@@ -15,11 +16,14 @@ import { configCreateUserCommand, type CreateUserOptions } from './config-user.j
 import { canICommand, whoamiCommand, type CanIOptions } from './auth.js';
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand, type TokenCreateOptions } from './token.js';
 import type { CliIO, CommandContext } from './context.js';
-import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE } from './errors.js';
+import { CliError, EXIT_OK, EXIT_REQUEST_FAILED, EXIT_USAGE, usageError } from './errors.js';
 import { getCommand, type GetOptions } from './get.js';
 import { deleteCommand, scaleCommand } from './mutate.js';
+import { createKeyedCommand, deleteKeyedCommand, getKeyedCommand, keyedResource, rotateKeyCommand, type CreateKeyedOptions } from './secrets.js';
+import { deleteVolumeCommand, getVolumesCommand, isVolumesResource } from './volumes.js';
 import { describeCommand } from './describe.js';
 import { execCommand, type ExecOptions } from './exec.js';
+import { logsCommand, type LogsOptions } from './logs.js';
 import { eventsCommand, type EventsOptions } from './events.js';
 import { auditCommand, type AuditOptions } from './audit.js';
 import { nodeVerbCommand, type NodeVerbOptions } from './nodes-admin.js';
@@ -31,7 +35,6 @@ export { DEFAULT_NAMESPACE };
 
 /** LATER_VERBS are in the CLI contract but delivered by later issues; they exit 2 with a clear message. */
 const LATER_VERBS: [name: string, summary: string][] = [
-  ['logs', 'print the logs of a task'],
   ['top', 'resource usage of tasks or nodes'],
 ];
 
@@ -86,21 +89,36 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
     };
 
   program.command('apply')
-    .description('create or update objects from YAML or JSON (FILE or - for stdin)')
+    .description('create or update objects from YAML or JSON (FILE or - for stdin), or from a compose file')
     .option('-f, --filename <file>', 'manifest file, or - for stdin (repeatable)', collect, [])
-    .action(act((ctx, opts: { filename: string[] }) => applyCommand(ctx, opts.filename)));
+    .option('--strict', 'compose files: refuse unsupported fields instead of warning about them')
+    .action(act((ctx, opts: { filename: string[]; strict?: boolean }) => applyCommand(ctx, opts.filename, { strict: opts.strict })));
+
+  const compose = program.command('compose').description('compose files (docker stack deploy\'s fields) as berth objects');
+  compose.command('convert')
+    .description('print the objects a compose file becomes (namespace: -n, else the project name); sends nothing')
+    .option('-f, --filename <file>', 'compose file, or - for stdin')
+    .option('-o, --output <format>', 'yaml | json', 'yaml')
+    .option('--strict', 'refuse unsupported fields instead of warning about them')
+    .action(act((ctx, opts: ConvertOptions) => composeConvertCommand(ctx, opts)));
 
   program.command('get')
     .description('list services, tasks, nodes or namespaces, or show one by NAME')
-    .argument('<resource>', 'services | tasks | nodes | images | namespaces')
+    .argument('<resource>', 'services | tasks | nodes | images | namespaces | volumes')
     .argument('[name]', 'one object by name')
     .option('-o, --output <format>', 'table | wide | json | yaml', 'table')
     .option('-w, --watch', 'stream changes as they happen')
     .option('--timeout <seconds>', '-w: stop after this many seconds')
     .option('--service <name>', 'tasks of this service only')
-    .option('--node <name>', 'tasks or images on this node only')
+    .option('--node <name>', 'tasks, images or volumes on this node only')
     .option('-A, --all-namespaces', 'list across every namespace')
-    .action(act((ctx, resource: string, name: string | undefined, opts: GetOptions) => getCommand(ctx, resource, name, opts)));
+    .option('--reveal', 'secret: print its values (needs operator or admin; audited)')
+    .action(act((ctx, resource: string, name: string | undefined, opts: GetOptions & { reveal?: boolean }) => {
+      const keyed = keyedResource(resource);
+      if (keyed) return getKeyedCommand(ctx, keyed, name, opts);
+      if (opts.reveal) throw usageError('--reveal applies to "get secret NAME" only');
+      return isVolumesResource(resource) ? getVolumesCommand(ctx, name, opts) : getCommand(ctx, resource, name, opts);
+    }));
 
   program.command('describe')
     .description('show spec, status, conditions, tasks and images of a service, task or node; a namespace\'s policy and violations')
@@ -110,10 +128,17 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
 
   program.command('delete')
     .description('delete a service (its tasks are stopped), remove a node (its tasks are replaced elsewhere) or delete an empty namespace\'s policy object')
-    .argument('<resource>', 'service | node | namespace')
-    .argument('<name>', 'service, node or namespace name')
+    .argument('<resource>', 'service | node | namespace | volume')
+    .argument('<name>', 'service, node, namespace or volume name')
     .option('--force', 'remove a node even while its agent is connected')
-    .action(act((ctx, resource: string, name: string, o: { force?: boolean }) => deleteCommand(ctx, resource, name, o)));
+    .option('--node <name>', 'volume: the node to delete it from (needed when several nodes have one by that name)')
+    .action(act((ctx, resource: string, name: string, o: { force?: boolean; node?: string }) => {
+      if (isVolumesResource(resource)) return deleteVolumeCommand(ctx, name, o);
+      const keyed = keyedResource(resource);
+      if (keyed && o.node === undefined && !o.force) return deleteKeyedCommand(ctx, keyed, name);
+      if (o.node !== undefined) throw usageError('--node applies to "delete volume" only');
+      return deleteCommand(ctx, resource, name, o);
+    }));
 
   program.command('scale')
     .description('set the number of replicas of a service')
@@ -123,11 +148,24 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
 
   program.command('exec')
     .description('run a command in a task\'s container; its exit code becomes berth\'s')
-    .usage('[options] TASK -- COMMAND [ARG...]')
+    .usage('[-i] [-t] [options] TASK -- COMMAND [ARG...]')
     .argument('<task>', 'task name')
     .argument('<command...>', 'command and arguments (put them after --)')
-    .option('--timeout <seconds>', 'kill the command after this many seconds (default 30)')
+    .option('--timeout <seconds>', 'kill the command after this many seconds (default 30; not with -i/-t)')
+    .option('-i, --stdin', 'pass our stdin to the command')
+    .option('-t, --tty', 'run the command on a terminal in the container (raw mode here when stdin is a terminal)')
     .action(act((ctx, task: string, command: string[], opts: ExecOptions) => execCommand(ctx, task, command, opts)));
+
+  program.command('logs')
+    .description('print a task\'s log, or every task\'s of a service (each line after [TASK]); -f follows')
+    .usage('[options] TASK|service/NAME')
+    .argument('<target>', 'task name, or service/NAME')
+    .option('-f, --follow', 'keep printing what is written (a service: also its tasks started later) until interrupted')
+    .option('--tail <lines>', 'only the last N lines (default: all)')
+    .option('--since <duration>', 'only lines written in the last DURATION (30s, 5m, 1h)')
+    .option('--timestamps', 'put the RFC 3339 time each line was written before it')
+    .option('--previous', 'the log of the task\'s previous container (before its last restart)')
+    .action(act((ctx, target: string, opts: LogsOptions) => logsCommand(ctx, target, opts)));
 
   program.command('rollout')
     .description('follow (status), list (history) or undo a service\'s rolling update')
@@ -149,6 +187,23 @@ function buildProgram(io: CliIO, outcome: { code: number }): Command {
       .option('--timeout <seconds>', 'drain: give up waiting after this many seconds (default 300)')
       .action(act((ctx, node: string, opts: NodeVerbOptions) => nodeVerbCommand(ctx, verb, node, opts)));
   }
+
+  program.command('create')
+    .description('create a secret or config from literal values and files')
+    .argument('<resource>', 'secret | config')
+    .argument('<name>', 'its name')
+    .option('--from-literal <KEY=VALUE>', 'a key and its value (repeatable)', collect, [] as string[])
+    .option('--from-file <[KEY=]PATH>', 'a key holding the file\'s bytes; the key defaults to the file name (repeatable)', collect, [] as string[])
+    .action(act((ctx, resource: string, name: string, o: CreateKeyedOptions) => {
+      const keyed = keyedResource(resource);
+      if (!keyed) throw usageError(`create supports "secret" and "config", got "${resource}" (services: berth apply -f)`);
+      return createKeyedCommand(ctx, keyed, name, o);
+    }));
+
+  const secrets = program.command('secrets').description('cluster-wide secret administration');
+  secrets.command('rotate-key')
+    .description('make a new data key and re-seal every secret with it (admin)')
+    .action(act((ctx) => rotateKeyCommand(ctx)));
 
   program.command('events')
     .description('list recent events (LAST SEEN, TYPE, REASON, OBJECT, MESSAGE), or stream them with -w')

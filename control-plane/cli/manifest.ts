@@ -8,16 +8,19 @@ import { parseAllDocuments } from 'yaml';
 import { CliError } from './errors.js';
 
 /** SUPPORTED_KINDS lists the kinds `apply` knows how to send. */
-export const SUPPORTED_KINDS = ['Service', 'Namespace'] as const;
+export const SUPPORTED_KINDS = ['Service', 'Namespace', 'Secret', 'Config'] as const;
 
 /** Manifest is one object to apply, with where it came from for messages. */
 export interface Manifest {
-  kind: (typeof SUPPORTED_KINDS)[number];
+  /** kind: a compose file also makes Secrets and Configs (cli/compose), sent through the same path. */
+  kind: (typeof SUPPORTED_KINDS)[number] | 'Secret' | 'Config';
   name: string;
   namespace: string | undefined;
   object: Record<string, unknown>;
   /** source is `FILE` or `FILE (document N)` for messages. */
   source: string;
+  /** createOnly: send it only when no such object exists (a compose project's namespace). */
+  createOnly?: boolean;
 }
 
 function manifestError(message: string): CliError {

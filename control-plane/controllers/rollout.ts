@@ -11,6 +11,7 @@ import { getCondition } from '../objects/conditions.js';
 import type { Condition, ContainerTemplate, Revision, Service, ServiceStatus, Task } from '../objects/types.js';
 import { serviceKey } from '../store/keys.js';
 import { recordEvent } from './events.js';
+import { userTemplate } from './template-inputs.js';
 import type { Store } from '../store/store.js';
 import { FAILING_RESTARTS, planRollout, strategyOf, type Plan, type PlanTask, type Strategy } from './rollout-plan.js';
 
@@ -75,7 +76,11 @@ export class Rollouts {
   private readonly readySince = new Map<string, number>();
   private readonly bornAt = Date.now();
 
-  constructor(private readonly store: Store, private readonly log: Logger) {}
+  /**
+   * effective maps a stored service to the one revisions are made of (template-inputs.ts); the
+   * identity by default. Every comparison with a freshly read service goes through it.
+   */
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly effective: (svc: Service) => Service = (s) => s) {}
 
   /**
    * ensureRevision returns the revision number of svc.spec.template, creating revision max+1 (and
@@ -102,7 +107,7 @@ export class Rollouts {
     this.templates.set(`${svc.metadata.uid}/${n}`, svc.spec.template);
     const now = new Date().toISOString();
     const r = await this.store.mutate<Service>(serviceKey(ns, name), (cur) => {
-      if (cur.metadata.uid !== svc.metadata.uid || !isDeepStrictEqual(cur.spec.template, svc.spec.template)) return undefined;
+      if (cur.metadata.uid !== svc.metadata.uid || !isDeepStrictEqual(this.effective(cur).spec.template, svc.spec.template)) return undefined;
       const st = cur.status ?? { observedGeneration: 0, replicas: 0, runningReplicas: 0, conditions: [] };
       cur.status = { ...st, updateRevision: n, currentRevision: st.currentRevision ?? n, lastProgressTime: now };
       return cur;
@@ -207,7 +212,8 @@ export class Rollouts {
     const name = cached.metadata.name;
     // Judge from the stored service, not the cache: a rollback already written must not be
     // repeated (it would leave an orphan revision behind).
-    const svc = await this.store.get<Service>(serviceKey(ns, name));
+    const stored = await this.store.get<Service>(serviceKey(ns, name));
+    const svc = stored && this.effective(stored);
     if (!svc || svc.metadata.uid !== cached.metadata.uid || svc.status?.updateRevision !== revision || !isDeepStrictEqual(svc.spec.template, cached.spec.template)) return '';
     const s: Strategy = strategyOf(svc.spec.update);
     const target = svc.status?.currentRevision;
@@ -222,11 +228,11 @@ export class Rollouts {
       this.templates.set(`${svc.metadata.uid}/${rollbackRev}`, back);
     }
     const r = await this.store.mutate<Service>(serviceKey(ns, name), (cur) => {
-      if (cur.metadata.uid !== svc.metadata.uid || cur.status?.updateRevision !== revision || !isDeepStrictEqual(cur.spec.template, svc.spec.template)) return undefined;
+      if (cur.metadata.uid !== svc.metadata.uid || cur.status?.updateRevision !== revision || !isDeepStrictEqual(this.effective(cur).spec.template, svc.spec.template)) return undefined;
       const st = cur.status;
       const conditions = st.conditions.filter((c) => c.type !== 'Progressing');
       if (back && rollbackRev !== undefined) {
-        cur.spec.template = structuredClone(back);
+        cur.spec.template = userTemplate(back);
         cur.metadata.generation += 1;
         const message = `rolled back to revision ${target} (as revision ${rollbackRev}): ${failure.message}`;
         conditions.push({ type: 'Progressing', status: 'False', reason: 'RolledBack', message, lastTransitionTime: now });
@@ -236,7 +242,7 @@ export class Rollouts {
         cur.status = { ...st, conditions, haltedRevision: revision };
       }
       return cur;
-    }, svc);
+    }, stored);
     if (!r.ok) return r.reason === 'NotFound' ? '' : undefined;
     if ('unchanged' in r) return '';
     if (back) this.log.warn('rollout failed; rolled back', { service: `${ns}/${name}`, from: revision, to: target, as: rollbackRev, why: failure.message });

@@ -12,6 +12,7 @@ import { parseConstraints } from '../objects/constraints.js';
 import { isNodeReady, TERMINAL_PHASES } from '../objects/conditions.js';
 import type { Node, Task } from '../objects/types.js';
 import { hostPortKeys } from '../scheduler/filter-ports.js';
+import { namedVolumesOf } from '../objects/volume-admission.js';
 import { checkPlacements } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/schedule.js';
 import type { NodeInfo, Placement, Snapshot, TaskRequest } from '../scheduler/types.js';
@@ -50,6 +51,8 @@ export function nodeInfo(inf: Informers, n: Node): NodeInfo {
     tasksByService: new Map(),
     hostPorts: new Set(),
   };
+  // A named volume is where its agent reports it, and where a live task will make it on first use.
+  const volumes = new Set((n.status?.volumes ?? []).map((v) => `${v.namespace}/${v.name}`));
   for (const t of inf.tasks.byIndex(TASKS_BY_NODE, info.name)) {
     if (TERMINAL_PHASES.has(t.status.phase)) continue;
     const r = t.spec.template.resources ?? {};
@@ -61,7 +64,9 @@ export function nodeInfo(inf: Informers, n: Node): NodeInfo {
       info.tasksByService.set(svc, (info.tasksByService.get(svc) ?? 0) + 1);
     }
     for (const p of hostPortKeys(t.spec.template.ports)) info.hostPorts.add(p);
+    for (const v of namedVolumesOf(t.spec.template.volumes)) volumes.add(`${t.metadata.namespace}/${v}`);
   }
+  if (volumes.size > 0) info.volumes = volumes;
   return info;
 }
 
@@ -108,6 +113,7 @@ export class SchedulerLoop {
     const placement = this.inf.services.get(serviceKey(ns, t.spec.service))?.spec.placement;
     const parsed = parseConstraints(placement?.constraints);
     const r = t.spec.template.resources ?? {};
+    const volumes = namedVolumesOf(t.spec.template.volumes).map((v) => `${ns}/${v}`);
     return {
       key: taskKey(ns, t.spec.service, t.metadata.name),
       name: t.metadata.name,
@@ -118,6 +124,7 @@ export class SchedulerLoop {
       spread: placement?.spread,
       strategy: placement?.strategy ?? 'spread',
       ...(t.spec.pinnedNode ? { pinnedNode: t.spec.pinnedNode } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
       // Fail closed: a rule that does not parse must not silently widen placement.
       ...(parsed.ok ? {} : { unplaceable: parsed.message }),
     };

@@ -19,6 +19,7 @@ import { planGlobal } from './global.js';
 import { parseConstraints } from '../objects/constraints.js';
 import { planDrain } from './node-drain.js';
 import { WorkQueue, type SyncResult } from './queue.js';
+import { effectiveService, servicesUsing } from './template-inputs.js';
 import { Rollouts, type RolloutStep } from './rollout.js';
 
 const NAME_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -89,7 +90,7 @@ export class ServiceController {
 
   constructor(private readonly inf: Informers, private readonly store: Store, private readonly log: Logger) {
     this.queue = new WorkQueue('services', (k) => this.sync(k), log);
-    this.rollouts = new Rollouts(store, log);
+    this.rollouts = new Rollouts(store, log, (svc) => effectiveService(svc, inf));
   }
 
   /** start subscribes to the caches and queues every known service. */
@@ -107,9 +108,22 @@ export class ServiceController {
         // Global mode: a node joining, leaving, (un)cordoned or relabelled may gain or lose a task.
         this.queueGlobal();
       }),
+      // A Secret's or Config's new value rolls the services that project it (template-inputs.ts).
+      this.inf.secrets.onChange((e) => this.queueUsers('secrets', e.object ?? e.previous!)),
+      this.inf.configs.onChange((e) => this.queueUsers('configs', e.object ?? e.previous!)),
     );
     for (const key of this.inf.services.entries().map(([k]) => k.slice('services/'.length))) q.add(key);
     for (const t of this.inf.tasks.list()) q.add(`${t.metadata.namespace}/${t.spec.service}`);
+  }
+
+  /** service reads ns/name from the cache as revisions see it: with its inputs' generations. */
+  private service(ns: string, name: string): Service | undefined {
+    const svc = this.inf.services.get(serviceKey(ns, name));
+    return svc && effectiveService(svc, this.inf);
+  }
+
+  private queueUsers(kind: 'secrets' | 'configs', o: { metadata: { namespace?: string; name: string } }): void {
+    for (const key of servicesUsing(this.inf.services.list(), o.metadata.namespace ?? '', kind, o.metadata.name)) this.queue.add(key);
   }
 
   /** stop unsubscribes and drains the queue. */
@@ -121,7 +135,7 @@ export class ServiceController {
   /** sync converges one service's tasks and status; idempotent. */
   async sync(key: string): Promise<SyncResult> {
     const [ns, name] = key.split('/') as [string, string];
-    let svc = this.inf.services.get(serviceKey(ns, name));
+    let svc = this.service(ns, name);
     if (svc) {
       // Rollouts: every template is a revision; a new one is recorded before any task uses it.
       const rev = await this.rollouts.ensureRevision(svc);
@@ -130,7 +144,7 @@ export class ServiceController {
       if (rev.written) {
         // The mirror lags (or is relisting): try again later rather than act on a stale view.
         if (!(await this.inf.services.waitForRevision(rev.written))) return 'retry';
-        svc = this.inf.services.get(serviceKey(ns, name));
+        svc = this.service(ns, name);
         if (!svc) return 'retry';
       }
     }
@@ -344,7 +358,8 @@ export class ServiceController {
       if (step && cur.status?.updateRevision !== step.status.updateRevision) return undefined;
       cur.status = { ...cur.status, ...rolloutFields, observedGeneration: svc.metadata.generation, replicas: active.length, runningReplicas: running, conditions, failureStreak: streak };
       return cur;
-    }, svc);
+      // The cached object as stored, never svc: svc carries the effective template, not the user's.
+    }, this.inf.services.get(serviceKey(svc.metadata.namespace!, svc.metadata.name)));
     if (!r.ok) return r.reason === 'NotFound' ? undefined : 'retry';
     this.streaks.delete(key);
     if (!('unchanged' in r) && !(await this.inf.services.waitForRevision(r.object.metadata.resourceVersion!))) return 'retry';

@@ -1,9 +1,10 @@
 /** Translation between stored objects and the agent protocol (proto/berth/v1/agent.proto). */
 import type {
-  ContainerTemplate as ProtoTemplate, DesiredTasks, FileProjection as ProtoProjection, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
+  ContainerTemplate as ProtoTemplate, DesiredTasks, FileProjection as ProtoProjection, HealthCheck as ProtoHealth, NodeImage as ProtoNodeImage, NodeVolume as ProtoNodeVolume, Register, TaskAssignment, TaskStatus as ProtoTaskStatus,
 } from '../../proto/gen/berth/v1/agent.js';
 import { AGENT_PHASES } from '../../common/task-status.js';
-import type { ContainerTemplate, FileProjection, HealthSpec, Node, NodeImage, Task, TaskPhase, TaskStatus } from '../objects/types.js';
+import { projectionTarget } from '../objects/secret-validation.js';
+import type { ContainerTemplate, FileProjection, HealthSpec, Node, NodeImage, NodeVolume, Task, TaskPhase, TaskStatus } from '../objects/types.js';
 
 /** toProtoTemplate converts a stored template; absent quantities become 0 ("no limit"). */
 export function toProtoTemplate(t: ContainerTemplate): ProtoTemplate {
@@ -47,8 +48,7 @@ export const CONFIGS_DIR = '/run/configs';
 
 /** toProtoProjection resolves a projection's target (default <dir>/<name>, relative under dir). */
 export function toProtoProjection(p: FileProjection, dir: string): ProtoProjection {
-  const target = p.target === undefined ? `${dir}/${p.name}` : p.target.startsWith('/') ? p.target : `${dir}/${p.target}`;
-  return { name: p.name, key: p.key ?? '', target, mode: p.mode ?? 0, uid: p.uid, gid: p.gid, generation: p.generation ?? 0 };
+  return { name: p.name, key: p.key ?? '', target: projectionTarget(p, dir), mode: p.mode ?? 0, uid: p.uid, gid: p.gid, generation: p.generation ?? 0 };
 }
 
 /** toProtoHealth converts a stored health check; a check with no probe kind is sent without one. */
@@ -110,7 +110,11 @@ export function fromProtoStatus(s: ProtoTaskStatus): TaskStatus | undefined {
   if (s.imageDigest) out.imageDigest = s.imageDigest;
   // Only a running task can be ready; a stale flag on any other phase would mislead rollouts.
   if (out.phase === 'running') out.ready = s.ready;
+  // Started, like ready, belongs to the running container; after it the flag would be stale.
+  if (out.phase === 'running') out.started = s.started;
   if (s.lastProbe) out.lastProbe = s.lastProbe;
+  if (s.lastStartupProbe) out.lastStartupProbe = s.lastStartupProbe;
+  if (s.lastReadinessProbe) out.lastReadinessProbe = s.lastReadinessProbe;
   // Progress only means something while preparing; other phases drop it so it cannot go stale.
   if (out.phase === 'preparing' && s.pullBytesTotal > 0) {
     out.pullBytesDone = s.pullBytesDone;
@@ -132,7 +136,15 @@ export function nodeStatusFrom(r: Register, conditions: Node['status']['conditio
     cgroupVersion: r.cgroupVersion,
     lastHeartbeatTime: new Date().toISOString(),
     images: fromProtoImages(r.images),
+    volumes: fromProtoVolumes(r.volumes),
   };
+}
+
+/** fromProtoVolumes converts a node's reported volume list, by namespace and name. */
+export function fromProtoVolumes(volumes: readonly ProtoNodeVolume[]): NodeVolume[] {
+  return volumes
+    .map((v) => ({ namespace: v.namespace, name: v.name, sizeBytes: v.sizeBytes, inUse: v.inUse, createdAt: v.createdAt }))
+    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }
 
 /** fromProtoImages converts a node's reported image list, most recently used first. */

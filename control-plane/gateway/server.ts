@@ -1,4 +1,6 @@
 /** The agent gateway: a grpc-js server for AgentGateway.Session, one Session per connected agent. */
+import { ProjectedData } from './projected-data.js';
+import type { SecretSealer } from '../security/secret-sealer.js';
 import { experimental, Server, type ServerCredentials } from '@grpc/grpc-js';
 import { AgentGatewayService, type AgentGatewayServer } from '../../proto/gen/berth/v1/agent.js';
 import type { Logger } from '../../common/log.js';
@@ -6,6 +8,13 @@ import type { Informers } from '../store/informers.js';
 import type { Store } from '../store/store.js';
 import { Session } from './session.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
+import type { VolumeDeleteOutcome } from './volume-relay.js';
+import { failedStream, type StreamHandle, type StreamOpen } from './streams.js';
+import { ReplicaRelayService } from '../../proto/gen/berth/v1/relay.js';
+import { replicaRelayServer } from './replica-relay-server.js';
+import { RelayClients } from './replica-relay-client.js';
+import type { ReplicaCertificate } from '../security/replica-certificate.js';
+import { nodeLeaseKey } from '../store/keys.js';
 import type { SubnetAllocator } from '../network/subnets.js';
 import { EndpointsFeed } from '../network/endpoints.js';
 import { AGENT_SESSION_CHANNEL_OPTIONS } from '../../common/grpc-limits.js';
@@ -38,6 +47,12 @@ export interface GatewayOptions {
   nodeCertTtlMs: number;
   /** refused reports refused joins and sessions (audit). */
   refused(what: { source: string; node: string; verb: string; code: string; message: string; identity?: string }): void;
+  /** replica is this replica's certificate for calling other replicas' relay; absent: no relaying out. */
+  replica?: ReplicaCertificate;
+  /** advertiseHost is the address other replicas dial this one's relay by when listen is a wildcard. */
+  advertiseHost?: string;
+  /** sealer opens the Secrets that agents' tasks project (absent: tasks using secrets wait for them). */
+  sealer?: SecretSealer;
 }
 
 /** Gateway is a listening gateway; address is host:port actually bound. */
@@ -45,6 +60,12 @@ export interface Gateway {
   address: string;
   /** exec relays a command to the agent of node through its session (see exec-relay.ts). */
   exec(node: string, call: ExecCall, waitMs: number): Promise<ExecOutcome>;
+  /** openStream opens a logs or exec stream on node's agent session, here or through the replica holding it (see streams.ts). */
+  openStream(node: string, open: StreamOpen, windowBytes?: number): StreamHandle;
+  /** relayAddress is where other replicas reach this one's ReplicaRelay (host:port). */
+  relayAddress: string;
+  /** deleteVolume asks node's agent, through its session on this replica, to delete a named volume (volume-relay.ts). */
+  deleteVolume(node: string, volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome>;
   /** forget ends a removed node's session on this replica and frees its subnet. */
   forget(node: string): Promise<void>;
   stop(): Promise<void>;
@@ -77,6 +98,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const server = new Server(AGENT_SESSION_CHANNEL_OPTIONS);
   // One computation of the cluster's ready replicas per change, shared by every session.
   const endpoints = new EndpointsFeed(opts.inf);
+  let relayAddress = '';
+  const relays = opts.replica ? new RelayClients(opts.replica) : undefined;
+  /** holder is the relay address of the other replica holding node's session, if any. */
+  const holder = (node: string): string | undefined => {
+    const relay = opts.inf.leases.get(nodeLeaseKey(node))?.relay;
+    return relay && relay !== relayAddress && relays ? relay : undefined;
+  };
+  const execLocal = async (node: string, call: ExecCall, waitMs: number): Promise<ExecOutcome> => {
+    const s = sessions.get(node);
+    if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
+    return s.exec(call, waitMs);
+  };
+  const openLocal = (node: string, open: StreamOpen, windowBytes?: number): StreamHandle => {
+    const s = sessions.get(node);
+    if (!s) return failedStream('BERTH_ERR_NODE_UNAVAILABLE', `node ${node} has no agent session on this control plane`);
+    return s.openStream(open, windowBytes);
+  };
+  const projected = new ProjectedData(opts.inf.secrets, opts.inf.configs, opts.sealer, opts.log.child('secrets'));
   const impl: AgentGatewayServer = {
     session: (call) => {
       const s: Session = new Session(call, {
@@ -87,6 +126,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         ca: opts.ca,
         nodeCertTtlMs: opts.nodeCertTtlMs,
         refused: (what) => opts.refused({ ...what, verb: 'register' }),
+        relayAddress: () => relayAddress,
+        projected,
         ...(opts.subnets ? { subnets: opts.subnets, endpoints } : {}),
         claim: (node, session) => {
           const old = sessions.get(node);
@@ -106,18 +147,30 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       refused: (what) => opts.refused({ ...what, verb: 'join' }) }),
   };
   server.addService(AgentGatewayService, impl);
+  server.addService(ReplicaRelayService, replicaRelayServer({ openLocal, execLocal }, opts.log.child('relay')));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, gatewayCredentials(opts.serving), (err, p) =>
       (err ? reject(new Error(`agent gateway cannot listen on ${opts.listen}: ${err.message}`, { cause: err })) : resolve(p))));
   const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
+  const wildcard = host === '0.0.0.0' || host === '[::]' || host === '::' || host === '';
+  relayAddress = `${wildcard ? opts.advertiseHost ?? '127.0.0.1' : host}:${port}`;
   opts.log.info('agent gateway listening', { address });
   return {
     address,
+    relayAddress,
     exec: async (node, call, waitMs) => {
+      const far = sessions.has(node) ? undefined : holder(node);
+      return far ? relays!.exec(far, node, call, waitMs) : execLocal(node, call, waitMs);
+    },
+    openStream: (node, open, windowBytes) => {
+      const far = sessions.has(node) ? undefined : holder(node);
+      return far ? relays!.openStream(far, node, open, windowBytes) : openLocal(node, open, windowBytes);
+    },
+    deleteVolume: async (node, volume, waitMs) => {
       const s = sessions.get(node);
       if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
-      return s.exec(call, waitMs);
+      return s.deleteVolume(volume, waitMs);
     },
     forget: async (node) => {
       // Revoke first: the agent whose session ends below must not come back with the same certificate.
@@ -126,6 +179,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await opts.subnets?.release(node);
     },
     stop: async () => {
+      relays?.close();
+      projected.stop();
       for (const s of [...open, ...sessions.values()]) s.close('control plane shutting down');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -3,6 +3,7 @@
  * status reports; the gateway pushes the node's full desired task set whenever it changes.
  * Ending the stream revokes nothing: the lease expires by itself and that marks the node not Ready.
  */
+import type { ProjectedData } from './projected-data.js';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -19,8 +20,11 @@ import type { EndpointsFeed, EndpointsSnapshot } from '../network/endpoints.js';
 import { TASKS_BY_NAME, TASKS_BY_NODE, type Informers, type NodeLease } from '../store/informers.js';
 import type { StoreLease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
-import { fromProtoImages, fromProtoStatus, nodeStatusFrom, toDesiredTasks } from './convert.js';
+import { fromProtoImages, fromProtoStatus, fromProtoVolumes, nodeStatusFrom, toDesiredTasks } from './convert.js';
+import { VolumeDeleteCalls, type VolumeDeleteOutcome } from './volume-relay.js';
+import type { NodeVolumes } from '../../proto/gen/berth/v1/agent.js';
 import { ExecCalls, type ExecCall, type ExecOutcome } from './exec-relay.js';
+import { SessionStreams, type StreamHandle, type StreamOpen } from './streams.js';
 import { mergeReported } from './reported-status.js';
 import { checkRevocation, nodeCertificateOf, peerOf, type NodeCertificate, type Refusal } from './node-identity.js';
 import type { ClusterCa } from '../security/pki.js';
@@ -45,9 +49,13 @@ export interface SessionDeps {
   nodeCertTtlMs: number;
   /** refused reports a refused session (audit). */
   refused(what: { source: string; node: string; code: string; message: string; identity?: string }): void;
+  /** projected adds the Secrets and Configs the node's tasks use to its desired set. */
+  projected?: ProjectedData;
   /** claim registers this session as the node's current one, replacing (closing) an older one. */
   claim(node: string, s: Session): void;
   release(node: string, s: Session): void;
+  /** relayAddress is this replica's ReplicaRelay address, recorded in the node lease so other replicas can reach the session. */
+  relayAddress?: () => string;
 }
 
 /** Session serves one AgentGateway.Session stream. */
@@ -64,7 +72,14 @@ export class Session {
   private unsubscribeNodes: (() => void) | undefined;
   private unsubscribeEndpoints: (() => void) | undefined;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeProjected: (() => void) | undefined;
   private readonly execs = new ExecCalls();
+  private readonly volumeDeletes = new VolumeDeleteCalls();
+  private readonly streams = new SessionStreams((m) => {
+    if (this.closed || this.nodeName === undefined || this.call.destroyed || !this.call.writable) return false;
+    this.call.write(m);
+    return true;
+  });
   /** identity is the verified node certificate the session was opened with (or why there is none). */
   private readonly identity: NodeCertificate | Refusal;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -72,6 +87,9 @@ export class Session {
   constructor(private readonly call: ServerDuplexStream<AgentMessage, ControlMessage>, private readonly deps: SessionDeps) {
     this.identity = nodeCertificateOf(peerOf(call));
     call.on('data', (m: AgentMessage) => {
+      // Stream traffic only ever names streams this session opened after Register, so it skips
+      // the queue: a follower's log lines must not wait behind status writes to etcd.
+      if (this.onStreamMessage(m)) return;
       // Handle messages strictly in order: a status report must not overtake its Register.
       this.chain = this.chain.then(() => this.onMessage(m)).catch((err: Error) => {
         // Unexpected (etcd unreachable...): end the session so the agent reconnects and starts over.
@@ -102,6 +120,20 @@ export class Session {
     }, call, waitMs);
   }
 
+  /** openStream opens a logs or exec stream to the agent (see streams.ts). */
+  openStream(open: StreamOpen, windowBytes?: number): StreamHandle {
+    return this.streams.open(open, windowBytes);
+  }
+
+  /** deleteVolume asks the agent to delete one named volume and waits up to waitMs for its answer. */
+  deleteVolume(volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome> {
+    return this.volumeDeletes.start((req) => {
+      if (this.closed || this.nodeName === undefined || this.call.destroyed || !this.call.writable) return false;
+      this.call.write({ msg: { $case: 'volumeDelete', value: req } });
+      return true;
+    }, volume, waitMs);
+  }
+
   /** refuse records and ends a session that must not go on; nothing has been written for it. */
   private refuse(r: Refusal, node: string): void {
     // The audit line names who tried: the certificate's node, when the peer proved one.
@@ -130,8 +162,11 @@ export class Session {
     this.closed = true;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.execs.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
+    this.volumeDeletes.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
+    this.streams.failAll('BERTH_ERR_NODE_UNAVAILABLE', `the agent session ended: ${why}`);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.unsubscribe?.();
+    this.unsubscribeProjected?.();
     this.unsubscribeNodes?.();
     this.unsubscribeEndpoints?.();
     this.lease?.release();
@@ -150,6 +185,16 @@ export class Session {
     if (!this.closed && !this.call.destroyed && this.call.writable) this.call.write(m);
   }
 
+  /** onStreamMessage delivers stream data, ends and credit at once; false for any other message. */
+  private onStreamMessage(m: AgentMessage): boolean {
+    switch (m.msg?.$case) {
+      case 'streamData': this.streams.data(m.msg.value); return true;
+      case 'streamEnd': this.streams.ended(m.msg.value); return true;
+      case 'streamCredit': this.streams.credit(m.msg.value); return true;
+      default: return false;
+    }
+  }
+
   private async onMessage(m: AgentMessage): Promise<void> {
     if (this.closed || !m.msg) return;
     if (this.nodeName === undefined) {
@@ -162,6 +207,8 @@ export class Session {
       case 'taskStatus': return this.reportStatus(m.msg.value);
       case 'execResult': return this.execs.settle(m.msg.value);
       case 'nodeImages': return this.reportImages(m.msg.value);
+      case 'nodeVolumes': return this.reportVolumes(m.msg.value);
+      case 'volumeDeleteResult': return this.volumeDeletes.settle(m.msg.value);
       case 'renewCertificate': return this.renewCertificate(m.msg.value);
     }
   }
@@ -204,6 +251,8 @@ export class Session {
     this.unsubscribe = this.deps.inf.tasks.onChange((e) => {
       if (e.object?.spec.nodeName === this.nodeName || e.previous?.spec.nodeName === this.nodeName) this.schedulePush();
     });
+    // A changed secret or config reaches the agents whose tasks use it (push sends only differences).
+    this.unsubscribeProjected = this.deps.projected?.subscribe(() => this.schedulePush());
     this.push();
     if (this.deps.subnets) {
       // Routes to other nodes' subnets follow node changes (a new node, a changed address).
@@ -236,7 +285,8 @@ export class Session {
     const id = await lease.grant();
     this.lease?.release();
     this.lease = lease;
-    const value: NodeLease = { nodeName: this.nodeName!, sessionId: this.id, connectedAt: new Date().toISOString() };
+    const relay = this.deps.relayAddress?.();
+    const value: NodeLease = { nodeName: this.nodeName!, sessionId: this.id, connectedAt: new Date().toISOString(), ...(relay ? { relay } : {}) };
     await this.deps.store.putLeased(nodeLeaseKey(this.nodeName!), value, id);
   }
 
@@ -296,6 +346,7 @@ export class Session {
     // A lost task was given up and replaced: the agent must not run it, even if it comes back
     // with it (a node that was away, or a store restored from a snapshot).
     const desired = toDesiredTasks(this.deps.inf.tasks.byIndex(TASKS_BY_NODE, this.nodeName!).filter((t) => t.status.phase !== 'lost'));
+    this.deps.projected?.fill(desired);
     const encoded = JSON.stringify(desired);
     if (encoded === this.lastPushed) return;
     this.lastPushed = encoded;
@@ -308,6 +359,14 @@ export class Session {
     const r = await this.deps.store.mutate<Node>(nodeKey(this.nodeName!), (cur) =>
       (isDeepStrictEqual(cur.status?.images, images) ? undefined : { ...cur, status: { ...cur.status, images } }));
     if (!r.ok && r.reason !== 'NotFound') this.deps.log.warn('node images not recorded', { node: this.nodeName, reason: r.reason });
+  }
+
+  /** reportVolumes records the node's named volumes in its status, as reportImages does images. */
+  private async reportVolumes(m: NodeVolumes): Promise<void> {
+    const volumes = fromProtoVolumes(m.volumes);
+    const r = await this.deps.store.mutate<Node>(nodeKey(this.nodeName!), (cur) =>
+      (isDeepStrictEqual(cur.status?.volumes, volumes) ? undefined : { ...cur, status: { ...cur.status, volumes } }));
+    if (!r.ok && r.reason !== 'NotFound') this.deps.log.warn('node volumes not recorded', { node: this.nodeName, reason: r.reason });
   }
 
   private async reportStatus(report: TaskStatusReport): Promise<void> {

@@ -108,12 +108,29 @@ const dropAll: PolicyRule = {
 };
 
 /**
+ * hostPath: bind volumes mount a node's own files into the container, so a workload could read
+ * or change the node (its credentials, the runtime's state); as in Kubernetes' Pod Security
+ * Standards, only privileged namespaces may.
+ */
+const hostPath: PolicyRule = {
+  name: 'hostPath',
+  from: 'baseline',
+  check(t, _level, at) {
+    return (t.volumes ?? []).flatMap((v, i) => (v.type !== 'bind' ? [] : [{
+      field: `${at}.volumes[${i}].source`,
+      value: v.source ?? '<unset>',
+      why: 'a bind volume reaches the node\'s filesystem; only namespaces at policy level privileged may use one: use a named volume (type volume) instead',
+    }]));
+  },
+};
+
+/**
  * RULES are applied in this order, so the first violation (the one an API error names as its
  * field) is the most common mistake. A template field that can reach the host (host network,
  * bind mounts, devices, sysctls) gets its rule here with `from: 'baseline'` when the template
  * grows it; POLICY_FIELD_REVIEW records the decision for every field that exists today.
  */
-const RULES: readonly PolicyRule[] = [capabilities, seccomp, runAsNonRoot, dropAll];
+const RULES: readonly PolicyRule[] = [capabilities, seccomp, hostPath, runAsNonRoot, dropAll];
 
 /**
  * POLICY_FIELD_REVIEW says, for every template field the schema admits, which rule checks it or
@@ -128,8 +145,13 @@ export const POLICY_FIELD_REVIEW: Readonly<Record<string, string>> = {
   'resources': 'limits only',
   'ports': 'hostPort is published through NAT while the container keeps its own network namespace (docker -p); allowed at every level',
   'health': 'probed by the agent from outside the container',
+  'readiness': 'probed by the agent from outside the container, like health',
+  'startup': 'probed by the agent from outside the container, like health',
+  'secrets': 'files on a tmpfs inside the container; the namespace\'s own Secrets only; uid/gid own files inside the container',
+  'configs': 'files on a tmpfs inside the container; the namespace\'s own Configs only',
   'restart': 'applied by the agent',
   'security': 'see security.*',
+  'volumes': 'type bind: rule hostPath (baseline, restricted); named volumes are directories the agent makes under its state dir, tmpfs is memory of the container',
   'pullPolicy': 'when the agent fetches the image',
   'stopSignal': 'a signal the agent has the shim send to the container itself',
   'stopGracePeriodSeconds': 'how long the agent waits before SIGKILL, bounded by the schema (0..3600)',

@@ -26,7 +26,8 @@ const health = {
   },
 } as const;
 
-const fileMode = { type: 'integer', minimum: 0, maximum: 0o777 } as const;
+// An integer, or an octal string ("0440") as compose files and people write modes; validation.ts converts.
+const fileMode = { type: ['integer', 'string'] } as const;
 const id = { type: 'integer', minimum: 0, maximum: 4294967294 } as const;
 
 // A secret or config projected into the container as files: the whole object as a directory

@@ -5,6 +5,7 @@
  */
 import type { TaskStatus } from '../../common/task-status.js';
 import type { ClusterCa, NodeRevocation, Token } from './security-types.js';
+import type { Config, Secret, SecretKey } from './secret-types.js';
 
 export type { TaskPhase, TaskStatus } from '../../common/task-status.js';
 
@@ -302,6 +303,8 @@ export interface NodeStatus {
   lastHeartbeatTime?: string;
   /** images are the images in the node's store, as its agent last reported them. */
   images?: NodeImage[];
+  /** volumes are the node's named volumes, as its agent last reported them. */
+  volumes?: NodeVolume[];
   /** subnet is the node's container subnet (CIDR) from the cluster CIDR, allocated at first registration. */
   subnet?: string;
 }
@@ -313,6 +316,18 @@ export interface NodeImage {
   sizeBytes: number;
   lastUsed: string;
   inUse: boolean;
+}
+
+/** NodeVolume is one named volume on a node: a directory under the agent's state dir. */
+export interface NodeVolume {
+  namespace: string;
+  name: string;
+  /** sizeBytes is the disk usage of its directory, measured by the agent now and then. */
+  sizeBytes: number;
+  /** inUse: a container on the node mounts it. */
+  inUse: boolean;
+  /** createdAt is when the agent made its directory (RFC 3339). */
+  createdAt: string;
 }
 
 /** Node is stored at /berth/v1/nodes/<name>. */
@@ -345,4 +360,4 @@ export interface Event {
 }
 
 /** BerthObject is any stored object. */
-export type BerthObject = Service | Task | TaskTemplate | Node | Revision | Namespace | ClusterCa | Token | NodeRevocation;
+export type BerthObject = Service | Task | TaskTemplate | Node | Revision | Namespace | ClusterCa | Token | NodeRevocation | Secret | Config | SecretKey;

@@ -7,9 +7,11 @@ import type { FieldError } from '../errors.js';
 import { canonicalCapability } from './capabilities.js';
 import { parseConstraint, isSpreadAttribute } from './constraints.js';
 import { checkImage } from './image.js';
+import { admitProjections } from './secret-validation.js';
 import { checkDnsLabel, checkLabel, MAX_SERVICE_NAME_LENGTH } from './names.js';
 import { parseCpu, parseMemory } from './quantity.js';
 import { canonicalSignal } from './signals.js';
+import { admitVolumes } from './volume-admission.js';
 import type { ContainerTemplate, NamespaceSpec, ServiceSpec } from './types.js';
 
 /** SchemaErrorLike is the part of an ajv ErrorObject the formatter reads. */
@@ -99,11 +101,13 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
     if (!/^[^=\0]+$/.test(k)) return invalid(`${f}.env`, `invalid variable name "${k}"`);
     if (v.includes('\0')) return invalid(`${f}.env.${k}`, 'must not contain NUL');
   }
-  // Health checks (agent/probes): exactly one probe kind, so the agent never has to pick.
-  if (t.health) {
-    const kinds = (['http', 'tcp', 'exec'] as const).filter((k) => t.health?.[k] !== undefined);
-    if (kinds.length !== 1) return invalid(`${f}.health`, `must have exactly one of http, tcp or exec (got ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
-    if (t.health.http && !t.health.http.path.startsWith('/')) return invalid(`${f}.health.http.path`, 'must start with /');
+  // Checks (agent/probes): exactly one probe kind, so the agent never has to pick.
+  for (const role of ['health', 'readiness', 'startup'] as const) {
+    const check = t[role];
+    if (!check) continue;
+    const kinds = (['http', 'tcp', 'exec'] as const).filter((k) => check[k] !== undefined);
+    if (kinds.length !== 1) return invalid(`${f}.${role}`, `must have exactly one of http, tcp or exec (got ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+    if (check.http && !check.http.path.startsWith('/')) return invalid(`${f}.${role}.http.path`, 'must start with /');
   }
   // Capability names as the runtime accepts them, so a typo is refused here rather than failing every task.
   for (const list of ['capAdd', 'capDrop'] as const) {
@@ -118,6 +122,8 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
     return invalid(`${f}.stopSignal`, `unknown signal ${JSON.stringify(t.stopSignal)} (a name such as SIGTERM, TERM or SIGQUIT, or a number 1-31)`);
   }
   const out: ContainerTemplate = structuredClone(t);
+  const projection = admitProjections(out, f);
+  if (projection) return { ok: false, error: projection };
   if (stopSignal !== undefined) out.stopSignal = stopSignal;
   if (t.resources) {
     const r = t.resources as Record<string, unknown>;
@@ -134,6 +140,11 @@ function admitTemplate(t: ContainerTemplate, f: string): Admit<ContainerTemplate
     }
     if (r.pids !== undefined) res.pids = r.pids as number;
     out.resources = res;
+  }
+  if (t.volumes !== undefined) {
+    const volumes = admitVolumes(t.volumes, f);
+    if (!volumes.ok) return volumes;
+    out.volumes = volumes.value;
   }
   const seen = new Set<string>();
   const hostSeen = new Set<string>();

@@ -9,6 +9,7 @@ import { filterReady } from './filter-ready.js';
 import { filterResources } from './filter-resources.js';
 import { filterTaints } from './filter-taints.js';
 import { filterUnschedulable } from './filter-unschedulable.js';
+import { filterVolumes, volumeLocations } from './filter-volumes.js';
 import { scoreAllocation } from './score-allocation.js';
 import { scoreSpread } from './score-spread.js';
 import { scoreTopologySpread } from './score-topology-spread.js';
@@ -16,10 +17,12 @@ import type { FilterContext, NodeFilter, NodeInfo, NodeScorer, Plan, Reason, Sna
 
 /**
  * FILTERS run cheapest first: boolean flags (ready, cordoned, taints) cost nothing; constraints
- * parse nothing at run time but compare strings; ports probe a set; resources do arithmetic and
+ * parse nothing at run time but compare strings; ports probe a set; volumes look up where the
+ * task's data already is, and come before resources so the node holding it, when full, says
+ * "insufficient memory" while the others say where the data is; resources do arithmetic and
  * are the most informative rejection, so they come last.
  */
-export const FILTERS: readonly NodeFilter[] = [filterReady, filterUnschedulable, filterTaints, filterConstraints, filterPorts, filterResources];
+export const FILTERS: readonly NodeFilter[] = [filterReady, filterUnschedulable, filterTaints, filterConstraints, filterPorts, filterVolumes, filterResources];
 
 /** SCORERS are summed with their weights: topology spread, then node spread, then allocation. */
 export const SCORERS: readonly NodeScorer[] = [scoreTopologySpread, scoreSpread, scoreAllocation];
@@ -28,7 +31,7 @@ export const SCORERS: readonly NodeScorer[] = [scoreTopologySpread, scoreSpread,
 export const MAX_SCORED_NODES = 100;
 
 function cloneNode(n: NodeInfo): NodeInfo {
-  return { ...n, allocated: { ...n.allocated }, tasksByService: new Map(n.tasksByService), hostPorts: new Set(n.hostPorts) };
+  return { ...n, allocated: { ...n.allocated }, tasksByService: new Map(n.tasksByService), hostPorts: new Set(n.hostPorts), ...(n.volumes ? { volumes: new Set(n.volumes) } : {}) };
 }
 
 function byName(a: NodeInfo, b: NodeInfo): number {
@@ -53,7 +56,9 @@ function hash(s: string): number {
 /** explain renders counted reasons as "0/3 nodes fit: 2 insufficient memory, 1 not ready". */
 export function explain(total: number, reasons: Partial<Record<Reason, number>>): string {
   if (total === 0) return '0/0 nodes fit: no nodes are registered';
-  const parts = Object.entries(reasons).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([r, n]) => `${n} ${r}`);
+  // A volume's reason is a template type, so entries may read as undefined to the compiler; none is.
+  const counted = Object.entries(reasons) as [string, number][];
+  const parts = counted.sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([r, n]) => `${n} ${r}`);
   return `0/${total} nodes fit: ${parts.join(', ')}`;
 }
 
@@ -79,11 +84,14 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
   // Spread counts cost a pass over every node: compute them once per service and spread
   // attribute in this call, then keep them current as the batch places tasks.
   const spreadCache = new Map<string, Map<string, number>>();
+  // Where the batch's named volumes are, computed once and kept current as tasks are placed: a
+  // task placed with a volume that was nowhere makes it there, so its siblings follow it.
+  const volumeNodes = volumeLocations(nodes, new Set(tasks.flatMap((t) => t.volumes ?? [])));
   for (const task of tasks) {
     const spreadKey = `${task.service}\0${task.spread ?? ''}`;
     let spreadCounts = spreadCache.get(spreadKey);
     if (!spreadCounts) spreadCache.set(spreadKey, (spreadCounts = spreadCountsFor(task, nodes)));
-    const ctx: FilterContext = { task, spreadCounts };
+    const ctx: FilterContext = { task, spreadCounts, volumeNodes };
     const reasons: Partial<Record<Reason, number>> = {};
     if (task.unplaceable !== undefined) {
       plan.unplaced.push({ taskKey: task.key, reasons, message: task.unplaceable });
@@ -146,6 +154,11 @@ export function schedule(snapshot: Snapshot, tasks: readonly TaskRequest[]): Pla
     const spreadValue = task.spread === undefined ? undefined : attributeOf(task.spread, best);
     if (spreadValue !== undefined) spreadCounts.set(spreadValue, (spreadCounts.get(spreadValue) ?? 0) + 1);
     for (const p of task.hostPorts) best.hostPorts.add(p);
+    for (const v of task.volumes ?? []) {
+      (best.volumes ??= new Set()).add(v);
+      const at = volumeNodes.get(v) ?? [];
+      if (!at.includes(best.name)) volumeNodes.set(v, [...at, best.name].sort());
+    }
     plan.placements.push({ taskKey: task.key, nodeName: best.name });
   }
   return plan;

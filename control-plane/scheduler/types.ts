@@ -19,6 +19,8 @@ export interface NodeInfo {
   tasksByService: Map<string, number>;
   /** hostPorts holds "<port>/<protocol>" already published on the node. */
   hostPorts: Set<string>;
+  /** volumes holds the named volumes ("<ns>/<name>") on the node: reported, or mounted by a live task. */
+  volumes?: Set<string>;
 }
 
 /** TaskRequest is one task to place, with its requirements pre-parsed. */
@@ -37,6 +39,8 @@ export interface TaskRequest {
   pinnedNode?: string;
   /** unplaceable says why the task may go nowhere at all (e.g. a stored constraint that does not parse). */
   unplaceable?: string;
+  /** volumes are the named volumes ("<ns>/<name>") the task mounts; it goes where they are. */
+  volumes?: string[];
 }
 
 /** Snapshot is the cluster as the scheduler sees it. */
@@ -47,13 +51,16 @@ export interface Snapshot {
 /** Reason is why a filter rejected a node; it is counted in an unplaced task's message. */
 export type Reason =
   | 'not ready' | 'cordoned' | 'tainted' | 'constraints not met' | 'host port in use'
-  | 'insufficient cpu' | 'insufficient memory' | 'insufficient pids';
+  | 'insufficient cpu' | 'insufficient memory' | 'insufficient pids'
+  | `volume ${string} is on ${string}`;
 
 /** FilterContext is what filters and scorers see besides the node. */
 export interface FilterContext {
   task: TaskRequest;
   /** spreadCounts counts the service's tasks per value of task.spread (when set). */
   spreadCounts: Map<string, number>;
+  /** volumeNodes maps a named volume ("<ns>/<name>") to the nodes holding it (filter-volumes.ts). */
+  volumeNodes?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** NodeFilter rejects a node with a reason, or returns undefined when it fits. */

@@ -14,7 +14,7 @@ export const VERBS = [...READ_VERBS, ...WRITE_VERBS, 'exec', 'logs', 'reveal'] a
 /** NAMESPACED_RESOURCES live inside a namespace; a token scoped to namespaces reaches only those. */
 export const NAMESPACED_RESOURCES = ['services', 'tasks', 'events', 'secrets', 'configs', 'volumes'] as const;
 /** CLUSTER_RESOURCES are cluster-wide. */
-export const CLUSTER_RESOURCES = ['nodes', 'namespaces', 'tokens', 'audit', 'certificates', 'images'] as const;
+export const CLUSTER_RESOURCES = ['nodes', 'namespaces', 'tokens', 'audit', 'certificates', 'images', 'encryption'] as const;
 /** RESOURCES is what `can-i` accepts. */
 export const RESOURCES = [...NAMESPACED_RESOURCES, ...CLUSTER_RESOURCES] as const;
 

@@ -28,6 +28,13 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 /** SERVING_DNS_NAME is in every serving certificate; agents check the gateway against it. */
 export const SERVING_DNS_NAME = GATEWAY_TLS_NAME;
 
+/**
+ * REPLICA_ORGANIZATION is the subject O of replica certificates, which control-plane replicas
+ * present to each other's relay. The gateway refuses them for agent sessions (not berth:nodes)
+ * and the relay refuses every other certificate, so neither can stand in for the other.
+ */
+export const REPLICA_ORGANIZATION = 'berth:control-plane';
+
 /** IssuedCertificate is a certificate (PEM) and, when the CA made the key, its private key. */
 export interface IssuedCertificate {
   certificatePem: string;
@@ -140,6 +147,15 @@ export class ClusterCa {
     const cert = await this.sign(distinguishedName(SERVING_DNS_NAME, ['berth']), key.keys.publicKey, validityMs, [
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(sans),
+    ]);
+    return { certificatePem: cert.toString('pem'), privateKeyPem: key.privateKeyPem, notAfter: cert.notAfter };
+  }
+
+  /** issueReplica makes a key and a client certificate for replica `name` (O = REPLICA_ORGANIZATION). */
+  async issueReplica(name: string, validityMs = SERVING_CERT_VALIDITY_MS): Promise<IssuedCertificate> {
+    const key = await generateKeyPair();
+    const cert = await this.sign(distinguishedName(name, [REPLICA_ORGANIZATION]), key.keys.publicKey, validityMs, [
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
     ]);
     return { certificatePem: cert.toString('pem'), privateKeyPem: key.privateKeyPem, notAfter: cert.notAfter };
   }

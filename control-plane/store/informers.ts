@@ -5,7 +5,8 @@
 import type { Logger } from '../../common/log.js';
 import type { Node, Service, Task } from '../objects/types.js';
 import { WatchCache } from './cache.js';
-import { isNodeKey, isNodeLeaseKey, isServiceKey, isTaskKey, isTokenKey } from './keys.js';
+import { isConfigKey, isNodeKey, isNodeLeaseKey, isSecretKey, isServiceKey, isTaskKey, isTokenKey } from './keys.js';
+import type { Config, Secret } from '../objects/secret-types.js';
 import type { Token } from '../objects/security-types.js';
 import type { Store } from './store.js';
 import { TaskTemplates } from './task-templates.js';
@@ -15,6 +16,8 @@ export interface NodeLease {
   nodeName: string;
   sessionId: string;
   connectedAt: string;
+  /** relay is the ReplicaRelay address (host:port) of the replica holding the session; absent: none. */
+  relay?: string;
 }
 
 /** TASKS_BY_NODE indexes tasks by spec.nodeName ("" for unplaced tasks). */
@@ -34,6 +37,10 @@ export interface Informers {
   leases: WatchCache<NodeLease>;
   /** tokens mirrors API and join tokens (hashes only) so authentication never waits on etcd. */
   tokens: WatchCache<Token>;
+  /** secrets mirrors Secrets (values sealed); the gateway opens those its nodes' tasks use. */
+  secrets: WatchCache<Secret>;
+  /** configs mirrors Configs; the service controller reads generations of both to roll services. */
+  configs: WatchCache<Config>;
   stop(): Promise<void>;
 }
 
@@ -45,11 +52,13 @@ export async function startInformers(store: Store, log: Logger): Promise<Informe
   const nodes = new WatchCache<Node>(store, 'nodes/', isNodeKey, log);
   const leases = new WatchCache<NodeLease>(store, 'leases/nodes/', isNodeLeaseKey, log);
   const tokens = new WatchCache<Token>(store, 'tokens/', isTokenKey, log);
+  const secrets = new WatchCache<Secret>(store, 'secrets/', isSecretKey, log);
+  const configs = new WatchCache<Config>(store, 'configs/', isConfigKey, log);
   tasks.setJoin(templates);
   tasks.addIndex(TASKS_BY_NODE, (t) => [t.spec.nodeName]);
   tasks.addIndex(TASKS_BY_SERVICE, (t) => [`${t.metadata.namespace}/${t.spec.service}`]);
   tasks.addIndex(TASKS_BY_NAME, (t) => [`${t.metadata.namespace}/${t.metadata.name}`]);
-  const all = [services, tasks, nodes, leases, tokens];
+  const all = [services, tasks, nodes, leases, tokens, secrets, configs];
   await Promise.all(all.map((c) => c.start()));
-  return { services, tasks, templates, nodes, leases, tokens, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
+  return { services, tasks, templates, nodes, leases, tokens, secrets, configs, stop: async () => { await Promise.all(all.map((c) => c.stop())); } };
 }

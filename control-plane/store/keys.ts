@@ -49,6 +49,20 @@ export const isNamespaceKey = (key: string): boolean => /^namespaces\/[^/]+$/.te
 /** isNodeLeaseKey accepts leases/nodes/<name>. */
 export const isNodeLeaseKey = (key: string): boolean => /^leases\/nodes\/[^/]+$/.test(key);
 
+/** secretKey is secrets/<ns>/<name> (a Secret; its values sealed, security/secret-sealer.ts). */
+export const secretKey = (ns: string, name: string): string => `secrets/${seg(ns, 'namespace')}/${seg(name, 'secret name')}`;
+/** configKey is configs/<ns>/<name>. */
+export const configKey = (ns: string, name: string): string => `configs/${seg(ns, 'namespace')}/${seg(name, 'config name')}`;
+/** isSecretKey accepts secrets/<ns>/<name>. */
+export const isSecretKey = (key: string): boolean => /^secrets\/[^/]+\/[^/]+$/.test(key);
+/** isConfigKey accepts configs/<ns>/<name>. */
+export const isConfigKey = (key: string): boolean => /^configs\/[^/]+\/[^/]+$/.test(key);
+
+/** secretKeyKey is secretkeys/<id>: a data key sealing Secrets (objects/secret-types.ts SecretKey). */
+export const secretKeyKey = (id: string): string => `secretkeys/${seg(id, 'key id')}`;
+/** isSecretKeyKey accepts secretkeys/<id>. */
+export const isSecretKeyKey = (key: string): boolean => /^secretkeys\/[^/]+$/.test(key);
+
 /** lastSegment is the name part of any key. */
 export const lastSegment = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 

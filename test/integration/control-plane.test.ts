@@ -184,7 +184,7 @@ test('a fake agent registers, receives its desired tasks, reports running, and g
   agent.send({ msg: { $case: 'heartbeat', value: { sentAtUnixMs: Date.now() } } });
   agent.send({ msg: { $case: 'taskStatus', value: { full: true, tasks: desired.map((t, i) => ({
     namespace: t.namespace, name: t.name, uid: t.uid, phase: 'running', containerId: `c${i}`, pid: 1000 + i, ip: '', hasExitCode: false,
-    exitCode: 0, reason: '', message: '', restarts: 0, startedAt: new Date().toISOString(), finishedAt: '', imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '',
+    exitCode: 0, reason: '', message: '', restarts: 0, startedAt: new Date().toISOString(), finishedAt: '', imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '', started: false, lastStartupProbe: '', lastReadinessProbe: '',
   })) } } });
   const tasks = await waitFor('tasks running', async () => {
     const items = (await api<{ items: Task[] }>('GET', '/v1/namespaces/default/tasks?service=app&node=node-a')).body.items;
@@ -216,7 +216,7 @@ test('a fake agent registers, receives its desired tasks, reports running, and g
   assert.ok(stopped.some((t) => !desired.some((r) => r.name === t.name)), 'the never-running third task is stopped first');
   agent.send({ msg: { $case: 'taskStatus', value: { full: false, tasks: stopped.map((t) => ({
     namespace: t.namespace, name: t.name, uid: t.uid, phase: 'stopped', containerId: '', pid: 0, ip: '', hasExitCode: true,
-    exitCode: 143, reason: 'Stopped', message: '', restarts: 0, startedAt: '', finishedAt: new Date().toISOString(), imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '',
+    exitCode: 143, reason: 'Stopped', message: '', restarts: 0, startedAt: '', finishedAt: new Date().toISOString(), imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '', started: false, lastStartupProbe: '', lastReadinessProbe: '',
   })) } } });
   await waitFor('desired set shrinks to 1', () => {
     const d = agent.lastDesired();
@@ -268,7 +268,7 @@ test('a failed task is replaced after a backoff that doubles, not in a hot loop'
       const task = await waitFor('one running desired task', () => agent.lastDesired()?.find((t) => t.service === 'crashy' && t.desiredState === 'running'));
       agent.send({ msg: { $case: 'taskStatus', value: { full: false, tasks: [{
         namespace: task.namespace, name: task.name, uid: task.uid, phase: 'failed', containerId: '', pid: 0, ip: '', hasExitCode: true,
-        exitCode: 1, reason: 'Error', message: 'exit 1', restarts: 0, startedAt: '', finishedAt: new Date().toISOString(), imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '',
+        exitCode: 1, reason: 'Error', message: 'exit 1', restarts: 0, startedAt: '', finishedAt: new Date().toISOString(), imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: false, lastProbe: '', started: false, lastStartupProbe: '', lastReadinessProbe: '',
       }] } } });
       const failedAt = Date.now();
       await waitFor('a replacement task', () => agent.lastDesired()?.find((t) => t.service === 'crashy' && t.desiredState === 'running' && t.name !== task.name), 10_000);

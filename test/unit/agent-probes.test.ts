@@ -217,8 +217,9 @@ test('the gateway sends health and restart to the agent and stores ready only fo
   const wire = {
     namespace: 'default', name: 't', uid: 'u', phase: 'running', containerId: 'c', pid: 1, ip: '', hasExitCode: true, exitCode: 1, reason: '', message: '',
     restarts: 2, startedAt: '', finishedAt: '', imageDigest: '', pullBytesDone: 0, pullBytesTotal: 0, ready: true, lastProbe: 'http :8080/h: HTTP 200',
+    started: true, lastStartupProbe: '', lastReadinessProbe: '',
   };
-  assert.deepEqual(fromProtoStatus(wire), { phase: 'running', restarts: 2, containerId: 'c', pid: 1, exitCode: 1, ready: true, lastProbe: 'http :8080/h: HTTP 200' });
+  assert.deepEqual(fromProtoStatus(wire), { phase: 'running', restarts: 2, containerId: 'c', pid: 1, exitCode: 1, ready: true, started: true, lastProbe: 'http :8080/h: HTTP 200' });
   assert.equal(fromProtoStatus({ ...wire, phase: 'failed' })!.ready, undefined);
   for (const phase of ['pending', 'assigned', 'lost', 'exploded']) {
     assert.equal(fromProtoStatus({ ...wire, phase }), undefined, `an agent may not report ${phase}`);

@@ -42,8 +42,8 @@ const routes = Object.entries(ROUTE_RULES).map(([key, rule]) => {
   return { key, method, pattern, url: urlOf(pattern), rule };
 });
 
-/** PENDING rules name routes still to come (README: `berth logs` is not implemented yet); remove one when it lands. */
-const PENDING = ['GET /v1/namespaces/:ns/tasks/:name/logs'];
+/** PENDING rules name routes still to come; remove one when it lands. */
+const PENDING: string[] = [];
 
 let dir = '';
 let audit: AuditLog;

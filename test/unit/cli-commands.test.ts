@@ -50,9 +50,9 @@ describe('berth against a fake control plane', () => {
   });
 
   it('apply sends nothing when any document is bad', async () => {
-    const r = await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: `${WEB_YAML}---\nkind: Secret\nmetadata: {name: x}\n` });
+    const r = await runBerth(['--server', api.url, 'apply', '-f', '-'], { stdin: `${WEB_YAML}---\nkind: Deployment\nmetadata: {name: x}\n` });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /\(document 2\): kind "Secret" is not supported/);
+    assert.match(r.stderr, /\(document 2\): kind "Deployment" is not supported/);
     assert.equal(api.requests.length, 0);
   });
 

@@ -45,7 +45,9 @@ describe('berth exit codes (built CLI in a child process)', () => {
     ['fractional replicas', ['scale', 'web', '2.5'], /non-negative integer/],
     ['apply without -f', ['apply'], /-f FILE is required/],
     ['a file that does not exist', ['apply', '-f', '/nonexistent/web.yaml'], /\/nonexistent\/web\.yaml: no such file/],
-    ['a verb of a later issue', ['logs', 'web-1', '-f'], /logs: not implemented yet/],
+    ['a verb of a later issue', ['top', 'tasks'], /top: not implemented yet/],
+    ['logs with a --tail that is no number', ['logs', 'web-1', '--tail', 'ten'], /--tail must be a number of lines/],
+    ['logs of something that is not a task or service', ['logs', 'node/n1'], /"node" is not a task or a service/],
     ['a bad server URL', ['--server', 'ftp://x', 'get', 'nodes'], /unsupported scheme/],
   ];
   for (const [name, args, message] of usage) {

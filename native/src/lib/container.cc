@@ -29,6 +29,7 @@
 #include "fsutil.h"
 #include "init.h"
 #include "mounts.h"
+#include "projected.h"
 #include "seccomp.h"
 #include "security.h"
 #include "userns.h"
@@ -274,6 +275,7 @@ int launch_container(const Spec& spec, const std::string& dir, Cgroup& cg, Launc
   }
   if (spec.user_namespace) {
     if (int rc = prepare_userns_dirs(spec, dir, e); rc < 0) return rc;
+    if (int rc = prepare_userns_mount_points(spec, dir, e); rc < 0) return rc;
   }
   unique_fd out_r, out_w, err_r, err_w, sync_r, sync_w, fail_r, fail_w, status_r, status_w;
   if (int rc = make_pipe(&out_r, &out_w, e); rc < 0) return rc;

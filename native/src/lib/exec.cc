@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -69,16 +70,34 @@ std::string hierarchy_dir(const std::string& root, const std::string& controller
   return std::string();
 }
 
-// Privileges are the container's capabilities and seccomp filter, resolved in the helper
-// before the fork exactly as the shim resolves them for the init.
-struct Privileges {
-  CapSets caps;
-  SeccompProgram seccomp;
-};
+// take_stdio makes fd the child's target fd (0-2), keeping it open across the exec.
+bool take_stdio(int fd, int target) {
+  if (fd < 0) return true;
+  if (fd == target) return ::fcntl(fd, F_SETFD, 0) == 0;
+  return ::dup2(fd, target) == target;
+}
 
-// child_setup runs in the forked child inside the container: identity, cwd, fds, then exec.
-[[noreturn]] void child_main(const Spec& c, const Privileges& priv, const ExecRequest& req,
-                             int go_r, int err_w) {
+// set_stdio gives the child its session, controlling terminal and fds 0-2 (see ExecStdio).
+int set_stdio(const ExecStdio& stdio, Error* e) {
+  if ((stdio.new_session || stdio.tty) && ::setsid() < 0) return fail(e, errno, "setsid", "exec");
+  if (stdio.tty && ::ioctl(stdio.in, TIOCSCTTY, 0) < 0) return fail(e, errno, "set controlling terminal", "exec");
+  if (!take_stdio(stdio.in, 0) || !take_stdio(stdio.out, 1) || !take_stdio(stdio.err, 2))
+    return fail(e, errno, "dup2", "exec stdio");
+  return 0;
+}
+
+// arm_parent_death asks for SIGKILL when the helper dies; the poll after it closes the window
+// in which the helper died first: it holds the error pipe's read end until we have exec'd.
+void arm_parent_death(int err_w) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct pollfd p = {err_w, POLLOUT, 0};
+  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) ::_exit(EXEC_NOT_FOUND_EXIT);
+}
+
+// child_main runs in the forked child inside the container: stdio, identity, cwd, then exec.
+[[noreturn]] void child_main(const ExecContext& ctx, const ExecRequest& req,
+                             const ExecStdio& stdio, int go_r, int err_w) {
+  const Spec& c = *ctx.container;
   Error e;
   // Until exec no container process may open /proc/<us>/exe (the shim) or ptrace us
   // (CVE-2019-5736); execve makes the new image dumpable again.
@@ -87,11 +106,13 @@ struct Privileges {
   char go = 0;
   if (::read(go_r, &go, 1) != 1) ::_exit(EXEC_NOT_FOUND_EXIT);
   const std::string& cwd = req.cwd.empty() ? c.cwd : req.cwd;
-  int rc = 0;
-  if (::chdir(cwd.c_str()) < 0) rc = fail(&e, errno, "chdir", cwd);
-  if (rc == 0) rc = drop_privileges(c, priv.caps, &e);
+  int rc = set_stdio(stdio, &e);
+  if (rc == 0 && ::chdir(cwd.c_str()) < 0) rc = fail(&e, errno, "chdir", cwd);
+  if (rc == 0) rc = drop_privileges(c, ctx.caps, &e);
+  // After the identity change, which would clear it.
+  if (rc == 0 && stdio.die_with_parent) arm_parent_death(err_w);
   // Last of the setup, as for the init: no_new_privs and the container's filter.
-  if (rc == 0) rc = install_seccomp(priv.seccomp, &e);
+  if (rc == 0) rc = install_seccomp(ctx.seccomp, &e);
   if (rc < 0) {
     std::string msg = std::to_string(e.err) + "\t" + e.step + "\t" + e.path;
     ssize_t ignored = ::write(err_w, msg.data(), msg.size());
@@ -129,16 +150,20 @@ int wait_deadline(pid_t child, uint64_t timeout_ms, ExecOutcome* out, Error* e) 
   while (::waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) return fail(e, errno, "waitpid", std::to_string(child));
   }
-  if (WIFSIGNALED(status)) {
-    out->signal = WTERMSIG(status);
-    out->exit_code = 128 + out->signal;
-  } else {
-    out->exit_code = WEXITSTATUS(status);
-  }
+  exec_outcome(status, out);
   return 0;
 }
 
 }  // namespace
+
+void exec_outcome(int wait_status, ExecOutcome* out) {
+  if (WIFSIGNALED(wait_status)) {
+    out->signal = WTERMSIG(wait_status);
+    out->exit_code = 128 + out->signal;
+  } else {
+    out->exit_code = WEXITSTATUS(wait_status);
+  }
+}
 
 int parse_exec_request(const std::string& text, ExecRequest* out, Error* e) {
   std::vector<WireField> fields;
@@ -153,6 +178,16 @@ int parse_exec_request(const std::string& text, ExecRequest* out, Error* e) {
       out->env.push_back(value);
     } else if (key == "cwd") {
       out->cwd = value;
+    } else if (key == "tty") {
+      if (value != "0" && value != "1") return fail(e, EINVAL, "parse exec request", key);
+      out->tty = value == "1";
+    } else if (key == "rows" || key == "cols") {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || value[0] == '-' || errno != 0 || *end != '\0' || n > UINT16_MAX)
+        return fail(e, EINVAL, "parse exec request", key);
+      (key == "rows" ? out->rows : out->cols) = static_cast<uint16_t>(n);
     } else if (key == "timeoutMs") {
       char* end = nullptr;
       errno = 0;
@@ -248,17 +283,19 @@ int join_namespaces(pid_t init_pid, Error* e) {
   return 0;
 }
 
-int exec_in_container(const Spec& container, pid_t init_pid, const ExecRequest& req,
-                      ExecOutcome* out, Error* e) {
+int join_container(const Spec& container, pid_t init_pid, ExecContext* ctx, Error* e) {
+  ctx->container = &container;
   // The cgroup files are opened now, while /sys is still the host's; the child is attached
   // before it runs anything, and this helper itself never joins (it would use up a pid).
-  std::vector<unique_fd> procs;
-  if (int rc = open_cgroups(container, init_pid, &procs, e); rc < 0) return rc;
-  Privileges priv;
-  if (int rc = resolve_caps(container.cap_add, container.cap_drop, container.uid, &priv.caps, e);
+  if (int rc = open_cgroups(container, init_pid, &ctx->cgroup_procs, e); rc < 0) return rc;
+  if (int rc = resolve_caps(container.cap_add, container.cap_drop, container.uid, &ctx->caps, e);
       rc < 0) return rc;
-  if (container.seccomp) build_default_seccomp(priv.caps.bounding, &priv.seccomp);
-  if (int rc = join_namespaces(init_pid, e); rc < 0) return rc;
+  if (container.seccomp) build_default_seccomp(ctx->caps.bounding, &ctx->seccomp);
+  return join_namespaces(init_pid, e);
+}
+
+int spawn_exec(const ExecContext& ctx, const ExecRequest& req, const ExecStdio& stdio,
+               ExecChild* out, Error* e) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) return fail(e, errno, "pipe", "exec");
   unique_fd err_r(fds[0]), err_w(fds[1]);
@@ -266,41 +303,53 @@ int exec_in_container(const Spec& container, pid_t init_pid, const ExecRequest& 
   unique_fd go_r(fds[0]), go_w(fds[1]);
   pid_t child = ::fork();
   if (child < 0) return fail(e, errno, "fork", "exec");
-  if (child == 0) child_main(container, priv, req, go_r.get(), err_w.get());
+  if (child == 0) child_main(ctx, req, stdio, go_r.get(), err_w.get());
   err_w.reset();
   go_r.reset();
-  int setup = attach_cgroups(procs, child, e);
-  if (setup == 0) setup = apply_rlimits(child, container.rlimits, e);
-  if (int rc = setup; rc < 0) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    return rc;
-  }
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+  int setup = pidfd.valid() ? 0 : fail(e, errno, "pidfd_open", std::to_string(child));
+  if (setup == 0) setup = attach_cgroups(ctx.cgroup_procs, child, e);
+  if (setup == 0) setup = apply_rlimits(child, ctx.container->rlimits, e);
   char go = 1;
-  if (::write(go_w.get(), &go, 1) != 1) {
-    int err = errno;
+  if (setup == 0 && ::write(go_w.get(), &go, 1) != 1) setup = fail(e, errno, "signal exec child", "");
+  if (setup < 0) {
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
-    return fail(e, err, "signal exec child", "");
+    return setup;
   }
-  go_w.reset();
-  int rc = wait_deadline(child, req.timeout_ms, out, e);
+  out->pid = child;
+  out->pidfd = std::move(pidfd);
+  out->err_r = std::move(err_r);
+  return 0;
+}
+
+int finish_exec(ExecChild* child, Error* e) {
   std::string msg;
   char buf[512];
   for (;;) {
-    ssize_t n = ::read(err_r.get(), buf, sizeof buf);
+    ssize_t n = ::read(child->err_r.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     msg.append(buf, static_cast<size_t>(n));
   }
-  if (!msg.empty()) {
-    size_t t1 = msg.find('\t');
-    size_t t2 = t1 == std::string::npos ? t1 : msg.find('\t', t1 + 1);
-    if (t2 == std::string::npos) return fail(e, EPROTO, "read exec error", msg);
-    int err = std::atoi(msg.substr(0, t1).c_str());
-    return fail(e, err > 0 ? err : EPROTO, msg.substr(t1 + 1, t2 - t1 - 1).c_str(),
-                msg.substr(t2 + 1));
-  }
+  child->err_r.reset();
+  if (msg.empty()) return 0;
+  size_t t1 = msg.find('\t');
+  size_t t2 = t1 == std::string::npos ? t1 : msg.find('\t', t1 + 1);
+  if (t2 == std::string::npos) return fail(e, EPROTO, "read exec error", msg);
+  int err = std::atoi(msg.substr(0, t1).c_str());
+  return fail(e, err > 0 ? err : EPROTO, msg.substr(t1 + 1, t2 - t1 - 1).c_str(),
+              msg.substr(t2 + 1));
+}
+
+int exec_in_container(const Spec& container, pid_t init_pid, const ExecRequest& req,
+                      ExecOutcome* out, Error* e) {
+  ExecContext ctx;
+  if (int rc = join_container(container, init_pid, &ctx, e); rc < 0) return rc;
+  ExecChild child;
+  if (int rc = spawn_exec(ctx, req, ExecStdio{}, &child, e); rc < 0) return rc;
+  int rc = wait_deadline(child.pid, req.timeout_ms, out, e);
+  if (int setup = finish_exec(&child, e); setup < 0) return setup;
   return rc;
 }
 

@@ -6,8 +6,9 @@
 // settings, and execs; the caller waits with a deadline.
 //
 // Request wire format (parse_exec_request; encoder: encodeExecRequest in
-// agent/runtime/native-runtime.ts): the same `key=value` lines as spec.h — `arg` (repeated),
-// `env` (repeated, KEY=VALUE, overriding the container's), `cwd`, `timeoutMs`.
+// agent/runtime/native-exec.ts): the same `key=value` lines as spec.h — `arg` (repeated),
+// `env` (repeated, KEY=VALUE, overriding the container's), `cwd`, `timeoutMs`, and for an
+// interactive exec (exec_io.h) `tty` (0|1) with the first window size `rows`, `cols`.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +19,8 @@
 
 #include "error.h"
 #include "execvp.h"
+#include "seccomp.h"
+#include "security.h"
 #include "spec.h"
 #include "unique_fd.h"
 
@@ -29,6 +32,41 @@ struct ExecRequest {
   std::vector<std::string> env;  // KEY=VALUE, added to (and overriding) the container's env
   std::string cwd;               // empty: the container's cwd
   uint64_t timeout_ms = 0;       // 0: no deadline
+  bool tty = false;              // interactive exec only: run on a pty allocated in the container
+  uint16_t rows = 0;             // first window size of the pty (0: leave the kernel's default)
+  uint16_t cols = 0;
+};
+
+// ExecStdio is what the command's fds 0-2 become; -1 keeps the caller's. With tty, in, out and
+// err are the pty's slave, which becomes the command's controlling terminal.
+struct ExecStdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+  bool tty = false;
+  // new_session makes the command a session and process-group leader, so a signal can reach
+  // everything it started (kill(-pid)); always on with tty, which needs it for TIOCSCTTY.
+  bool new_session = false;
+  // die_with_parent SIGKILLs the command when its helper dies, so an abandoned interactive
+  // exec does not run on inside the container with nobody holding its pipes.
+  bool die_with_parent = false;
+};
+
+// ExecContext is a joined container: its cgroup.procs files (opened from the host's view) and
+// the privileges its processes run with, resolved as the shim resolves them for the init.
+struct ExecContext {
+  const Spec* container = nullptr;
+  std::vector<unique_fd> cgroup_procs;
+  CapSets caps;
+  SeccompProgram seccomp;
+};
+
+// ExecChild is a started command: its host pid, a pidfd for polling its exit, and the read end
+// of the pipe on which its setup failure (before exec) is reported.
+struct ExecChild {
+  pid_t pid = -1;
+  unique_fd pidfd;
+  unique_fd err_r;
 };
 
 // ExecOutcome is how the command ended: exit_code is 128+signal when killed by a signal.
@@ -60,6 +98,23 @@ int attach_cgroups(const std::vector<unique_fd>& procs, pid_t pid, Error* e);
 // namespaces. All namespace fds are opened before the first setns, since /proc changes meaning
 // once the mount namespace is entered. The pid namespace applies to children forked afterwards.
 int join_namespaces(pid_t init_pid, Error* e);
+
+// join_container opens init_pid's cgroups, resolves the container's privileges and joins its
+// namespaces (the caller's mount namespace, root and cwd become the container's: a path opened
+// afterwards, such as /dev/ptmx, is the container's). Single-threaded callers only.
+int join_container(const Spec& container, pid_t init_pid, ExecContext* ctx, Error* e);
+
+// spawn_exec forks the command in a joined container with stdio, moves it into the container's
+// cgroups and rlimits before it runs anything, then lets it exec.
+int spawn_exec(const ExecContext& ctx, const ExecRequest& req, const ExecStdio& stdio,
+               ExecChild* out, Error* e);
+
+// exec_outcome turns a wait status into an outcome (exit_code 128+signal when killed).
+void exec_outcome(int wait_status, ExecOutcome* out);
+
+// finish_exec reads the setup failure the child reported, if any, once it has exited: a failed
+// step before the exec is returned as an error (the wait status then means nothing).
+int finish_exec(ExecChild* child, Error* e);
 
 // exec_in_container joins init_pid's cgroups and namespaces, forks the command with the
 // container's user, groups, env, cwd, rlimits, capabilities, no_new_privs and seccomp filter, stdio inherited from the caller

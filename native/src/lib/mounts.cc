@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fsutil.h"
+#include "projected.h"
 #include "spec.h"
 #include "unique_fd.h"
 
@@ -308,6 +309,7 @@ int setup_rootfs(const Spec& spec, const std::string& dir, Error* e) {
   if (int rc = mount_at("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                         nullptr, "mount sysfs", e); rc < 0) return rc;
   if (int rc = bind_files(spec, dir, e); rc < 0) return rc;
+  if (int rc = place_tmpfs_and_files(spec, e); rc < 0) return rc;
   if (int rc = mask_paths(e); rc < 0) return rc;
   // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only ours.
   if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail(e, errno, "pivot_root", dir);

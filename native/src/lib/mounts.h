@@ -4,7 +4,8 @@
 // layers, or an OCI bundle's directory); /proc, /dev (tmpfs with the standard nodes, pts, shm,
 // mqueue), /sys read-only; /etc/hostname, /etc/hosts, /etc/resolv.conf and the spec's bind
 // mounts, each target opened inside the rootfs without leaving it; berth-init read-only at
-// /dev/init when the spec has one; Docker's masked and read-only paths; pivot_root; finally the
+// /dev/init when the spec has one; the spec's tmpfs mounts and projected files (projected.h);
+// Docker's masked and read-only paths; pivot_root; finally the
 // optional read-only remount of /.
 #pragma once
 

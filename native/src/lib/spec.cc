@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include <cstdlib>
+#include <utility>
 
 namespace berth {
 
@@ -92,6 +93,54 @@ bool parse_mount(const std::string& v, std::vector<BindMount>* out) {
   return true;
 }
 
+// split_tabs splits v at each tab.
+std::vector<std::string> split_tabs(const std::string& v) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (;;) {
+    size_t tab = v.find('\t', pos);
+    out.push_back(v.substr(pos, tab == std::string::npos ? std::string::npos : tab - pos));
+    if (tab == std::string::npos) return out;
+    pos = tab + 1;
+  }
+}
+
+// parse_mode reads a permission mode in octal (up to 07777).
+bool parse_mode(const std::string& v, uint32_t* out) {
+  if (v.empty() || v.size() > 5 || v.find_first_not_of("01234567") != std::string::npos) return false;
+  unsigned long n = std::strtoul(v.c_str(), nullptr, 8);
+  if (n > 07777) return false;
+  *out = static_cast<uint32_t>(n);
+  return true;
+}
+
+// base64_decode reads standard base64 with padding (RFC 4648 section 4); false on anything else.
+bool base64_decode(const std::string& v, std::string* out) {
+  if (v.size() % 4 != 0) return false;
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  out->clear();
+  out->reserve(v.size() / 4 * 3);
+  for (size_t i = 0; i < v.size(); i += 4) {
+    bool last = i + 4 == v.size();
+    int pad = last ? (v[i + 3] == '=') + (v[i + 2] == '=' && v[i + 3] == '=') : 0;
+    int a = value(v[i]), b = value(v[i + 1]);
+    int c = pad >= 2 ? 0 : value(v[i + 2]), d = pad >= 1 ? 0 : value(v[i + 3]);
+    if (a < 0 || b < 0 || c < 0 || d < 0) return false;
+    uint32_t n = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c) << 6) | uint32_t(d);
+    out->push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out->push_back(static_cast<char>((n >> 8) & 0xff));
+    if (pad < 1) out->push_back(static_cast<char>(n & 0xff));
+  }
+  return true;
+}
+
 // valid_cwd wants an absolute path without ".." components: chdir after pivot_root could not
 // leave the root anyway, but such a cwd is a sign of a confused or hostile spec.
 bool valid_cwd(const std::string& v) {
@@ -106,7 +155,52 @@ bool valid_cwd(const std::string& v) {
   return true;
 }
 
+// valid_target is a container path to mount something on: absolute, no "..", not "/" itself.
+bool valid_target(const std::string& v) {
+  return valid_cwd(v) && v.find_first_not_of('/') != std::string::npos;
+}
+
+// parse_tmpfs reads `TARGET\tSIZE_BYTES\tMODE_OCTAL\tro|rw`; the size must be positive.
+bool parse_tmpfs(const std::string& v, std::vector<TmpfsMount>* out) {
+  std::vector<std::string> f = split_tabs(v);
+  if (f.size() != 4 || (f[3] != "ro" && f[3] != "rw")) return false;
+  TmpfsMount m;
+  m.target = f[0];
+  m.readonly = f[3] == "ro";
+  if (!valid_target(m.target) || !parse_u64(f[1], &m.size_bytes) || m.size_bytes == 0 ||
+      !parse_mode(f[2], &m.mode))
+    return false;
+  out->push_back(m);
+  return true;
+}
+
+// parse_file reads `TARGET\tMODE_OCTAL\tUID\tGID\tBASE64`.
+bool parse_file(const std::string& v, std::vector<ProjectedFile>* out) {
+  std::vector<std::string> f = split_tabs(v);
+  if (f.size() != 5) return false;
+  ProjectedFile p;
+  p.target = f[0];
+  if (!valid_target(p.target) || !parse_mode(f[1], &p.mode) || !parse_u32(f[2], &p.uid) ||
+      !parse_u32(f[3], &p.gid) || !base64_decode(f[4], &p.content))
+    return false;
+  out->push_back(std::move(p));
+  return true;
+}
+
 }  // namespace
+
+std::string spec_without_files(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    if (text.compare(pos, 5, "file=") != 0) out.append(text, pos, end - pos);
+    pos = end;
+  }
+  return out;
+}
 
 int split_wire(const std::string& text, const char* step, std::vector<WireField>* out, Error* e) {
   size_t pos = 0;
@@ -162,6 +256,8 @@ int parse_spec(const std::string& text, Spec* out, Error* e) {
     else if (key == "gidMapBase") ok = parse_u32(value, &out->gid_map_base);
     else if (key == "idMapSize") ok = parse_u32(value, &out->id_map_size) && out->id_map_size > 0;
     else if (key == "mount") ok = parse_mount(value, &out->mounts);
+    else if (key == "tmpfs") ok = parse_tmpfs(value, &out->tmpfs);
+    else if (key == "file") ok = parse_file(value, &out->files);
     else if (key == "hosts") out->hosts = value;
     else if (key == "resolvConf") out->resolv_conf = value;
     else if (key == "init") ok = !value.empty() && value[0] == '/' && ((out->init = value), true);
@@ -172,6 +268,10 @@ int parse_spec(const std::string& text, Spec* out, Error* e) {
   if (!valid_cwd(out->cwd)) return fail(e, EINVAL, "parse spec", "cwd");
   if (out->user_namespace && (out->uid >= out->id_map_size || out->gid >= out->id_map_size))
     return fail(e, EINVAL, "parse spec", "userNamespace: uid/gid outside the id map");
+  for (const ProjectedFile& f : out->files) {
+    if (out->user_namespace && (f.uid >= out->id_map_size || f.gid >= out->id_map_size))
+      return fail(e, EINVAL, "parse spec", "file: uid/gid outside the id map");
+  }
   if (out->args.empty()) return fail(e, EINVAL, "parse spec", "arg");
   if (out->lower_dirs.empty() && out->rootfs_dir.empty()) return fail(e, EINVAL, "parse spec", "lower");
   if (out->cgroup_version != "" && out->cgroup_version != "v1" && out->cgroup_version != "v2")

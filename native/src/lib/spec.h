@@ -2,8 +2,8 @@
 //
 // Wire format (one function each side: parse_spec here, encodeShimSpec in
 // agent/runtime/shim-spec.ts): UTF-8 text, one `key=value` per line; list keys repeat
-// (`lower`, `arg`, `env`); in values `\` is written `\\` and a newline `\n`. Unknown keys are
-// rejected so the two sides cannot drift silently.
+// (`lower`, `arg`, `env`, `mount`, `tmpfs`, `file`, ...); in values `\` is written `\\` and a
+// newline `\n`. Unknown keys are rejected so the two sides cannot drift silently.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,24 @@ struct BindMount {
   std::string source;  // host path, trusted (it comes from the agent)
   std::string target;  // container path, resolved inside the rootfs (see mounts.h)
   bool readonly = false;
+};
+
+// TmpfsMount is a fresh tmpfs at target (wire: `tmpfs=TARGET\tSIZE_BYTES\tMODE_OCTAL\tro|rw`).
+struct TmpfsMount {
+  std::string target;       // container path, resolved inside the rootfs
+  uint64_t size_bytes = 0;  // > 0: the tmpfs's size= limit
+  uint32_t mode = 01777;    // of its root directory
+  bool readonly = false;
+};
+
+// ProjectedFile is content written into the container (secrets, configs) on a tmpfs that exists
+// only in the container's mount namespace (wire: `file=TARGET\tMODE_OCTAL\tUID\tGID\tBASE64`).
+struct ProjectedFile {
+  std::string target;  // container path of the file, resolved inside the rootfs
+  uint32_t mode = 0400;
+  uint32_t uid = 0;    // container ids (mapped by the user namespace when there is one)
+  uint32_t gid = 0;
+  std::string content;  // decoded bytes
 };
 
 // Spec is one container: identity, rootfs layers, process, limits and where its cgroup lives.
@@ -57,6 +75,8 @@ struct Spec {
   uint32_t gid_map_base = 100000;
   uint32_t id_map_size = 65536;
   std::vector<BindMount> mounts;
+  std::vector<TmpfsMount> tmpfs;
+  std::vector<ProjectedFile> files;
   std::string hosts;                  // /etc/hosts content; empty: localhost + hostname
   std::string resolv_conf;            // /etc/resolv.conf content; empty: the host's
   // init is the host path of berth-init (absolute); non-empty: it is bound read-only at
@@ -77,6 +97,10 @@ struct WireField {
 // split_wire splits wire-format text into its fields (every request the shim reads uses the
 // format); a non-empty line without '=' fails with EINVAL naming step and the line.
 int split_wire(const std::string& text, const char* step, std::vector<WireField>* out, Error* e);
+
+// spec_without_files returns the wire text minus its `file=` lines: what may be stored on disk
+// (exec needs the identity, never the projected content, which must not reach the node's disk).
+std::string spec_without_files(const std::string& text);
 
 // parse_spec parses the wire format into out; a malformed line fails with EINVAL and the key.
 int parse_spec(const std::string& text, Spec* out, Error* e);

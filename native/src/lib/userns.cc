@@ -1,6 +1,7 @@
 #include "userns.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -9,6 +10,11 @@
 namespace berth {
 
 int prepare_userns_dirs(const Spec& spec, const std::string& dir, Error* e) {
+  // The container dir stays closed to the host's other users (it holds the spec's env values
+  // and the logs); the mapped root only needs to pass through it, as its group.
+  if (::chown(dir.c_str(), static_cast<uid_t>(-1), spec.gid_map_base) < 0)
+    return fail(e, errno, "chown", dir);
+  if (::chmod(dir.c_str(), 0710) < 0) return fail(e, errno, "chmod", dir);
   for (const char* sub : {"/upper", "/work", "/hostname", "/hosts", "/resolv.conf"}) {
     std::string p = dir + sub;
     if (::chown(p.c_str(), spec.uid_map_base, spec.gid_map_base) < 0 && errno != ENOENT)

@@ -6,7 +6,8 @@
 // It is the only process that signals the container, through a pidfd; the container dies with
 // it (LaunchOptions::die_with_parent).
 //
-// `berth-shim --exec DIR PID` runs one command inside the running container instead (run_exec).
+// `berth-shim --exec DIR PID` runs one command inside the running container instead, and
+// `berth-shim --exec-stream DIR PID` runs one interactively (exec_helper.h).
 //
 // Files in the container dir: spec (the shim wire format), pid, shim.pid, shim.sock,
 // container.log(.1), exit (JSON, written atomically).
@@ -28,11 +29,11 @@
 #include "../lib/cgroup.h"
 #include "../lib/container.h"
 #include "../lib/control.h"
-#include "../lib/exec.h"
 #include "../lib/fsutil.h"
 #include "../lib/init.h"
 #include "../lib/logpump.h"
 #include "../lib/spec.h"
+#include "exec_helper.h"
 
 namespace {
 
@@ -43,11 +44,6 @@ constexpr int REPLY_FD = 1;
 // promptly; the bound only guards against a descriptor leaked outside the namespace.
 constexpr int DRAIN_AFTER_EXIT_MS = 2000;
 constexpr size_t READ_CHUNK_BYTES = 64 * 1024;
-constexpr size_t MAX_SPEC_BYTES = 1024 * 1024;
-// EXEC_STATUS_FD carries the one status line of `--exec` (stdout/stderr belong to the command).
-constexpr int EXEC_STATUS_FD = 3;
-// SPEC_FILE keeps the spec the shim was started with, so an exec can take the same identity.
-constexpr const char* SPEC_FILE = "spec";
 
 void reply(const std::string& line) {
   std::string msg = line + "\n";
@@ -59,17 +55,7 @@ void reply_error(const Error& e) {
   reply("err\t" + std::to_string(e.err) + "\t" + e.step + "\t" + e.path);
 }
 
-int read_spec(std::string* out, Error* e) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(0, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return berth::fail(e, errno, "read spec", "stdin");
-    if (n == 0) return 0;
-    out->append(buf, static_cast<size_t>(n));
-    if (out->size() > MAX_SPEC_BYTES) return berth::fail(e, E2BIG, "read spec", "stdin");
-  }
-}
+int read_spec(std::string* out, Error* e) { return berth_shim::read_all(0, out, e); }
 
 std::string exit_json(const berth::ExitInfo& x) {
   return std::string("{\"exitCode\":") + std::to_string(x.code) + ",\"signal\":" +
@@ -222,7 +208,7 @@ int run_shim(const std::string& dir) {
   // The socket before `pid`: whoever finds the container running can reach its shim.
   // `spec` before `pid`: whoever sees the pid file may exec, and exec reads the spec.
   if (control.listen(dir + "/" + berth::CONTROL_SOCKET, &e) < 0 ||
-      berth::write_file_atomic(dir + "/" + SPEC_FILE, text, &e) < 0 ||
+      berth::write_file_atomic(dir + "/" + berth_shim::SPEC_FILE, berth::spec_without_files(text), &e) < 0 ||
       berth::write_file_atomic(dir + "/pid", pid, &e) < 0 ||
       berth::write_file_atomic(dir + "/shim.pid", self, &e) < 0) {
     reply_error(e);
@@ -243,47 +229,14 @@ int run_shim(const std::string& dir) {
   return 0;
 }
 
-// run_exec is `berth-shim --exec DIR PID`: the request on stdin, the command's stdout/stderr on
-// fds 1 and 2, and one status line on EXEC_STATUS_FD: `exit <code> <signal>`,
-// `timeout <code> <signal>` or `err\t<errno>\t<step>\t<path>`. It runs as its own short-lived
-// process because joining a pid or mount namespace needs a single-threaded caller.
-int run_exec(const std::string& dir, const std::string& pid_text) {
-  Error e;
-  std::string text, spec_text, live_pid;
-  berth::Spec spec;
-  berth::ExecRequest req;
-  berth::ExecOutcome out;
-  int rc = read_spec(&text, &e);
-  if (rc == 0) rc = berth::parse_exec_request(text, &req, &e);
-  if (rc == 0) rc = berth::read_file(dir + "/" + SPEC_FILE, &spec_text, &e);
-  if (rc == 0) rc = berth::parse_spec(spec_text, &spec, &e);
-  // The pid must still be this container's running init, not a recycled number.
-  if (rc == 0) rc = berth::read_file(dir + "/pid", &live_pid, &e);
-  if (rc == 0 && (live_pid != pid_text || ::access((dir + "/exit").c_str(), F_OK) == 0))
-    rc = berth::fail(&e, ESRCH, "find container init", pid_text);
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (rc == 0 && (null_fd < 0 || ::dup2(null_fd, 0) < 0)) rc = berth::fail(&e, errno, "dup2", "stdin");
-  ::signal(SIGPIPE, SIG_IGN);
-  if (rc == 0) {
-    rc = berth::exec_in_container(spec, static_cast<pid_t>(std::atoi(pid_text.c_str())), req, &out,
-                                  &e);
-  }
-  std::string line = rc < 0 ? "err\t" + std::to_string(e.err) + "\t" + e.step + "\t" + e.path
-                            : std::string(out.timed_out ? "timeout " : "exit ") +
-                                  std::to_string(out.exit_code) + " " + std::to_string(out.signal);
-  line += "\n";
-  ssize_t ignored = ::write(EXEC_STATUS_FD, line.data(), line.size());
-  (void)ignored;
-  return rc < 0 ? 1 : 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "--exec") return run_exec(argv[2], argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--exec") return berth_shim::run_exec(argv[2], argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--exec-stream") return berth_shim::run_exec_stream(argv[2], argv[3]);
   if (argc != 2) {
     reply("err\t" + std::to_string(EINVAL) +
-          "\tusage\tberth-shim <container-dir> | berth-shim --exec <container-dir> <pid>");
+          "\tusage\tberth-shim <container-dir> | berth-shim --exec[-stream] <container-dir> <pid>");
     return 2;
   }
   return run_shim(argv[1]);

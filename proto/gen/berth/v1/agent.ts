@@ -561,10 +561,16 @@ export interface TaskStatus {
   pullBytesDone: number;
   /** 0: unknown or not pulling */
   pullBytesTotal: number;
-  /** running and its health check passes (no check: running) */
+  /** running, started and its readiness check passes (no readiness check: its health check; neither: running) */
   ready: boolean;
-  /** the health check's last outcome, for people ("" without a check) */
+  /** the health (liveness) check's last outcome, for people ("" without a check) */
   lastProbe: string;
+  /** running and its startup check has passed (no startup check: running) */
+  started: boolean;
+  /** the startup check's last outcome ("" without one) */
+  lastStartupProbe: string;
+  /** the readiness check's last outcome ("" without one) */
+  lastReadinessProbe: string;
 }
 
 /**
@@ -7376,6 +7382,9 @@ function createBaseTaskStatus(): TaskStatus {
     pullBytesTotal: 0,
     ready: false,
     lastProbe: "",
+    started: false,
+    lastStartupProbe: "",
+    lastReadinessProbe: "",
   };
 }
 
@@ -7437,6 +7446,15 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.lastProbe !== "") {
       writer.uint32(154).string(message.lastProbe);
+    }
+    if (message.started !== false) {
+      writer.uint32(160).bool(message.started);
+    }
+    if (message.lastStartupProbe !== "") {
+      writer.uint32(170).string(message.lastStartupProbe);
+    }
+    if (message.lastReadinessProbe !== "") {
+      writer.uint32(178).string(message.lastReadinessProbe);
     }
     return writer;
   },
@@ -7606,6 +7624,30 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.lastProbe = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.started = reader.bool();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.lastStartupProbe = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.lastReadinessProbe = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7675,6 +7717,17 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : isSet(object.last_probe)
         ? globalThis.String(object.last_probe)
         : "",
+      started: isSet(object.started) ? globalThis.Boolean(object.started) : false,
+      lastStartupProbe: isSet(object.lastStartupProbe)
+        ? globalThis.String(object.lastStartupProbe)
+        : isSet(object.last_startup_probe)
+        ? globalThis.String(object.last_startup_probe)
+        : "",
+      lastReadinessProbe: isSet(object.lastReadinessProbe)
+        ? globalThis.String(object.lastReadinessProbe)
+        : isSet(object.last_readiness_probe)
+        ? globalThis.String(object.last_readiness_probe)
+        : "",
     };
   },
 
@@ -7737,6 +7790,15 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.lastProbe !== "") {
       obj.lastProbe = message.lastProbe;
     }
+    if (message.started !== false) {
+      obj.started = message.started;
+    }
+    if (message.lastStartupProbe !== "") {
+      obj.lastStartupProbe = message.lastStartupProbe;
+    }
+    if (message.lastReadinessProbe !== "") {
+      obj.lastReadinessProbe = message.lastReadinessProbe;
+    }
     return obj;
   },
 
@@ -7764,6 +7826,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.pullBytesTotal = object.pullBytesTotal ?? 0;
     message.ready = object.ready ?? false;
     message.lastProbe = object.lastProbe ?? "";
+    message.started = object.started ?? false;
+    message.lastStartupProbe = object.lastStartupProbe ?? "";
+    message.lastReadinessProbe = object.lastReadinessProbe ?? "";
     return message;
   },
 };
