@@ -43,10 +43,9 @@ export interface ExitFacts {
 
 /**
  * shouldRestart decides whether an exited container is started again: `always` restarts every
- * exit, `on-failure` a non-zero exit, an OOM kill or an unhealthy kill, `never` nothing. An
- * unhealthy kill restarts under `never` too: the agent ended a container the user wanted running,
- * and a health check that cannot restart would be a readiness probe only (Kubernetes restarts on
- * liveness failure unless restartPolicy is Never; we keep the task rather than churn it).
+ * exit, `on-failure` a non-zero exit, an OOM kill or an unhealthy kill, `never` nothing, not even
+ * after an unhealthy kill (as Kubernetes with restartPolicy Never): the task fails with reason
+ * Unhealthy and the service controller replaces it.
  */
 export function shouldRestart(policy: RestartPolicyName, exit: ExitFacts): boolean {
   if (exit.unhealthy) return policy !== 'never';
