@@ -1,9 +1,8 @@
 /**
  * Exec relay: the calls a session has in flight to its agent. Each ExecRequest gets a fresh
  * request id and waits for the one ExecResult with that id, for a bounded time; a session that
- * ends fails everything still waiting. Only the replica holding the node's session can relay:
- * with several control-plane replicas (issue 5) a request landing on another replica answers
- * BERTH_ERR_NODE_UNAVAILABLE until sessions are looked up across replicas.
+ * ends fails everything still waiting. Only the replica holding the node's session sends the
+ * request; another replica reaches it through that one (replica-relay-client.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { ExecRequest, ExecResult } from '../../proto/gen/berth/v1/agent.js';

@@ -154,7 +154,7 @@ describe('cli manifests', () => {
   const bad: [string, string, RegExp][] = [
     ['invalid YAML names line and column', 'kind: Service\nmetadata:\n  name: [web\n', /^m\.yaml:\d+:\d+: invalid YAML: /],
     ['a duplicate key is invalid', 'kind: Service\nkind: Service\n', /^m\.yaml:2:1: invalid YAML/],
-    ['an unknown kind is refused', 'kind: Deployment\nmetadata: {name: a}\n', /kind "Deployment" is not supported \(supported: Service, Namespace\)/],
+    ['an unknown kind is refused', 'kind: Deployment\nmetadata: {name: a}\n', /kind "Deployment" is not supported \(supported: Service, Namespace, Secret, Config\)/],
     ['a missing name is refused', 'kind: Service\nmetadata: {}\n', /metadata\.name: required/],
     ['a missing kind is refused', 'metadata: {name: a}\n', /kind: required/],
     ['a scalar document is refused', 'hello\n', /expected an object/],

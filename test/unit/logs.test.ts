@@ -10,7 +10,8 @@ import { createLogsHandler } from '../../agent/logs/handler.js';
 import { keepPreviousLog, previousLogPath, sweepPreviousLogs } from '../../agent/logs/previous.js';
 import { AgentStreams } from '../../agent/streams.js';
 import type { ContainerState } from '../../agent/runtime/runtime.js';
-import { parseDurationMs, parseLogsQuery } from '../../control-plane/api/routes-logs.js';
+import { bodyOf, parseDurationMs, parseLogsQuery } from '../../control-plane/api/routes-logs.js';
+import { ClientStream } from '../../control-plane/gateway/streams.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-logs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -186,5 +187,23 @@ describe('logs query', () => {
       const r = parseLogsQuery(q as Record<string, string>);
       assert.ok('code' in r && r.field === field, `expected a 400 naming ${field}, saw ${JSON.stringify(r)}`);
     }
+  });
+});
+
+describe('logs response body', () => {
+  it('pulls one chunk per read, grants credit only for what was taken, and cancels the stream when the client goes away', async () => {
+    const credits: number[] = [];
+    let cancelled = 0;
+    const h = new ClientStream('b1', 8);
+    h.attach({ credit: (n) => credits.push(n), input: () => undefined, cancel: () => { cancelled++; } });
+    for (let i = 0; i < 4; i++) h.onData({ streamId: 'b1', channel: 1, data: Buffer.from(`l${i}\n`) });
+    const body = bodyOf(h);
+    const first = await new Promise<Buffer>((r) => body.once('data', r));
+    body.pause();
+    assert.equal(first.toString(), 'l0\n');
+    assert.ok(credits.reduce((a, b) => a + b, 0) <= 6, `credit only for chunks taken, saw ${credits}`);
+    body.destroy();
+    await new Promise((r) => body.once('close', r));
+    assert.equal(cancelled, 1, 'the client going away cancels the agent stream');
   });
 });

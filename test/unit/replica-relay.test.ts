@@ -23,7 +23,7 @@ describe('the replica relay', () => {
   let server: Server;
   let address = '';
   let replica: ReplicaCertificate;
-  const opened: { node: string; open: StreamOpen; stream: ClientStream }[] = [];
+  const opened: { node: string; open: StreamOpen; stream: ClientStream; inputs: Buffer[] }[] = [];
 
   before(async () => {
     ca = await ClusterCa.generate();
@@ -34,8 +34,9 @@ describe('the replica relay', () => {
     server.addService(ReplicaRelayService, replicaRelayServer({
       openLocal: (node, open) => {
         const stream = new ClientStream(`local-${opened.length}`, 4096);
-        stream.attach({ credit: () => undefined, input: () => undefined, cancel: () => undefined });
-        opened.push({ node, open, stream });
+        const inputs: Buffer[] = [];
+        stream.attach({ credit: () => undefined, input: (i) => inputs.push(Buffer.from(i.data)), cancel: () => undefined });
+        opened.push({ node, open, stream, inputs });
         return stream;
       },
       execLocal: async (node) => (node === 'n1'
@@ -76,6 +77,24 @@ describe('the replica relay', () => {
     const local = await waitForOpened(opened, 2);
     local.stream.onEnd(endOf(local.stream.id, 'BERTH_ERR_TASK_NOT_RUNNING', 'no container'));
     assert.deepEqual(await h.opened, { ok: false, code: 'BERTH_ERR_TASK_NOT_RUNNING', message: 'no container' });
+    relays.close();
+  });
+
+  it('carries input only within the credit the holder\'s agent granted, and the caller\'s cancel to the holder', async () => {
+    const relays = new RelayClients(replica);
+    const h = relays.openStream(address, 'n1', { exec: { namespace: 'default', task: 'web-1', containerId: 'c1', command: ['cat'], tty: false, stdin: true, rows: 0, cols: 0 } });
+    const local = await waitForOpened(opened, opened.length + 1);
+    local.stream.onCredit({ streamId: local.stream.id, bytes: 3 });
+    assert.deepEqual(await h.opened, { ok: true });
+    const sent = h.send({ data: Buffer.from('abcdef') });
+    await waitFor(() => (local.inputs.length > 0 ? true : undefined), 5_000, () => 'the first 3 bytes at the holder', 10);
+    assert.deepEqual(local.inputs.map(String), ['abc'], 'no more than the 3 bytes of credit');
+    local.stream.onCredit({ streamId: local.stream.id, bytes: 10 });
+    assert.equal(await sent, true);
+    await waitFor(() => (local.inputs.length > 1 ? true : undefined), 5_000, () => 'the rest at the holder', 10);
+    assert.deepEqual(local.inputs.map(String), ['abc', 'def']);
+    h.cancel();
+    await waitFor(() => (local.stream.isFinished ? true : undefined), 5_000, () => 'the holder\'s stream cancelled', 10);
     relays.close();
   });
 
