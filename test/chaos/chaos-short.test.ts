@@ -19,16 +19,17 @@ import { formatReport, jsonLine, type ChaosResult } from './report.js';
 import { SafetyNet } from './safety.js';
 
 /**
- * CASES are the fixed seeds CI runs (about 45-55 s each with convergence and clean-up), chosen
- * among those that pass on the current code (test/chaos/README.md, "Known failures"): the
- * control-plane seed draws leader and follower kills and stops but no etcd-cut, which can still
- * crash a replica; switch it to 202 (an etcd-cut first) once that is fixed.
+ * CASES are the fixed seeds CI runs (about 45-55 s each with convergence and clean-up), one per
+ * scenario, each replayed clean by hand first: the control-plane seed cuts a replica's etcd link
+ * before the leader and follower stops, the all seed mixes every kind of fault.
  */
 const CASES: { scenario: string; seed: number; durationS: number }[] = [
   { scenario: 'agents', seed: 101, durationS: 25 },
-  { scenario: 'control-plane', seed: 214, durationS: 25 },
+  { scenario: 'control-plane', seed: 202, durationS: 25 },
   { scenario: 'network', seed: 303, durationS: 25 },
   { scenario: 'etcd', seed: 404, durationS: 20 },
+  { scenario: 'disk', seed: 505, durationS: 20 },
+  { scenario: 'all', seed: 606, durationS: 30 },
 ];
 
 const NAME = `chs${process.pid % 10000}`;
