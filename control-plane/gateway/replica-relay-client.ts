@@ -1,6 +1,6 @@
 /**
  * The calling side of the replica relay: when the node's agent session is on another replica
- * (its lease names that replica's relay address), streams and one-shot exec go there over a
+ * (its lease names that replica's relay address), streams, one-shot exec and volume deletes go there over a
  * mutual-TLS gRPC call made with this replica's replica certificate. A relayed stream is the same
  * StreamHandle as a local one. Back-pressure: the call is paused once a window of output waits
  * unread here and resumed as the consumer takes it, so gRPC's flow control holds the holding
@@ -13,6 +13,7 @@ import { AGENT_SESSION_CHANNEL_OPTIONS, GATEWAY_TLS_NAME } from '../../common/gr
 import type { ErrorCode } from '../errors.js';
 import type { ReplicaCertificate } from '../security/replica-certificate.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
+import type { VolumeDeleteOutcome } from './volume-relay.js';
 import { ClientStream, endOf, STREAM_WINDOW_BYTES, type StreamHandle, type StreamOpen } from './streams.js';
 
 /** RELAY_EXEC_SLACK_MS is how long past the holder's own wait a relayed exec may take. */
@@ -89,6 +90,16 @@ export class RelayClients {
         if (err) return resolve({ ok: false, code: codeOf(err), message: `relay through the control-plane replica at ${address}: ${err.details || err.message}` });
         if (res.errorCode || !res.result) return resolve({ ok: false, code: (res.errorCode || 'BERTH_ERR_EXEC_FAILED') as ErrorCode, message: res.errorMessage });
         resolve({ ok: true, result: res.result });
+      });
+    });
+  }
+
+  /** deleteVolume deletes a named volume on node's agent through the replica at address. */
+  deleteVolume(address: string, node: string, volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome> {
+    return new Promise((resolve) => {
+      this.client(address).deleteVolume({ node, ...volume, waitMs }, new Metadata(), { deadline: Date.now() + waitMs + RELAY_EXEC_SLACK_MS }, (err, res) => {
+        if (err) return resolve({ ok: false, code: codeOf(err), message: `relay through the control-plane replica at ${address}: ${err.details || err.message}` });
+        resolve(res.errorCode === '' ? { ok: true } : { ok: false, code: res.errorCode as ErrorCode, message: res.errorMessage });
       });
     });
   }

@@ -1,6 +1,7 @@
 /**
  * The holding side of the replica relay (proto/berth/v1/relay.proto): another replica asks this
- * one, which holds a node's agent session, to open a stream or run a one-shot exec on it. Only
+ * one, which holds a node's agent session, to open a stream, run a one-shot exec or delete a
+ * volume on it. Only
  * replica certificates are served; the calling replica already authenticated, authorized and
  * audited the user. A stream is bridged as is: the agent's data goes out as fast as the relay
  * call drains (gRPC flow control carries the back-pressure to the calling replica, whose reader
@@ -10,16 +11,20 @@
  */
 import { once } from 'node:events';
 import { status, type sendUnaryData, type ServerDuplexStream, type ServerUnaryCall } from '@grpc/grpc-js';
-import type { ReplicaRelayServer, RelayExecRequest, RelayExecResponse, RelayIn, RelayOut } from '../../proto/gen/berth/v1/relay.js';
+import type {
+  ReplicaRelayServer, RelayExecRequest, RelayExecResponse, RelayIn, RelayOut, RelayVolumeDelete, RelayVolumeDeleteResponse,
+} from '../../proto/gen/berth/v1/relay.js';
 import type { Logger } from '../../common/log.js';
 import { isReplicaPeer } from '../security/replica-certificate.js';
 import type { ExecCall, ExecOutcome } from './exec-relay.js';
+import type { VolumeDeleteOutcome } from './volume-relay.js';
 import { STREAM_CANCELLED, type StreamHandle, type StreamOpen } from './streams.js';
 
 /** LocalSessions is what the relay reaches on this replica: only the sessions it holds itself. */
 export interface LocalSessions {
   openLocal(node: string, open: StreamOpen, windowBytes?: number): StreamHandle;
   execLocal(node: string, call: ExecCall, waitMs: number): Promise<ExecOutcome>;
+  deleteVolumeLocal(node: string, volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome>;
 }
 
 const NOT_A_REPLICA = 'BERTH_ERR_CERTIFICATE_REQUIRED: the relay serves control-plane replica certificates only';
@@ -100,6 +105,17 @@ export function replicaRelayServer(local: LocalSessions, log: Logger): ReplicaRe
       const { requestId: _id, ...rest } = request;
       local.execLocal(node, rest, waitMs).then(
         (o) => cb(null, o.ok ? { result: o.result, errorCode: '', errorMessage: '' } : { result: undefined, errorCode: o.code, errorMessage: o.message }),
+        (err: unknown) => cb({ code: status.INTERNAL, details: `BERTH_ERR_INTERNAL: ${(err as Error).message}` }),
+      );
+    },
+    deleteVolume: (call: ServerUnaryCall<RelayVolumeDelete, RelayVolumeDeleteResponse>, cb: sendUnaryData<RelayVolumeDeleteResponse>) => {
+      if (!isReplicaPeer(call.getAuthContext().sslPeerCertificate)) {
+        cb({ code: status.PERMISSION_DENIED, details: NOT_A_REPLICA });
+        return;
+      }
+      const { node, namespace, name, waitMs } = call.request;
+      local.deleteVolumeLocal(node, { namespace, name }, waitMs).then(
+        (o) => cb(null, o.ok ? { errorCode: '', errorMessage: '' } : { errorCode: o.code, errorMessage: o.message }),
         (err: unknown) => cb({ code: status.INTERNAL, details: `BERTH_ERR_INTERNAL: ${(err as Error).message}` }),
       );
     },

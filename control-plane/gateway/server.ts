@@ -64,7 +64,7 @@ export interface Gateway {
   openStream(node: string, open: StreamOpen, windowBytes?: number): StreamHandle;
   /** relayAddress is where other replicas reach this one's ReplicaRelay (host:port). */
   relayAddress: string;
-  /** deleteVolume asks node's agent, through its session on this replica, to delete a named volume (volume-relay.ts). */
+  /** deleteVolume asks node's agent, through its session here or on the replica holding it, to delete a named volume (volume-relay.ts). */
   deleteVolume(node: string, volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome>;
   /** forget ends a removed node's session on this replica and frees its subnet. */
   forget(node: string): Promise<void>;
@@ -110,6 +110,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
     return s.exec(call, waitMs);
   };
+  const deleteVolumeLocal = async (node: string, volume: { namespace: string; name: string }, waitMs: number): Promise<VolumeDeleteOutcome> => {
+    const s = sessions.get(node);
+    if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
+    return s.deleteVolume(volume, waitMs);
+  };
   const openLocal = (node: string, open: StreamOpen, windowBytes?: number): StreamHandle => {
     const s = sessions.get(node);
     if (!s) return failedStream('BERTH_ERR_NODE_UNAVAILABLE', `node ${node} has no agent session on this control plane`);
@@ -147,7 +152,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       refused: (what) => opts.refused({ ...what, verb: 'join' }) }),
   };
   server.addService(AgentGatewayService, impl);
-  server.addService(ReplicaRelayService, replicaRelayServer({ openLocal, execLocal }, opts.log.child('relay')));
+  server.addService(ReplicaRelayService, replicaRelayServer({ openLocal, execLocal, deleteVolumeLocal }, opts.log.child('relay')));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, gatewayCredentials(opts.serving), (err, p) =>
       (err ? reject(new Error(`agent gateway cannot listen on ${opts.listen}: ${err.message}`, { cause: err })) : resolve(p))));
@@ -168,9 +173,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return far ? relays!.openStream(far, node, open, windowBytes) : openLocal(node, open, windowBytes);
     },
     deleteVolume: async (node, volume, waitMs) => {
-      const s = sessions.get(node);
-      if (!s) return { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` };
-      return s.deleteVolume(volume, waitMs);
+      const far = sessions.has(node) ? undefined : holder(node);
+      return far ? relays!.deleteVolume(far, node, volume, waitMs) : deleteVolumeLocal(node, volume, waitMs);
     },
     forget: async (node) => {
       // Revoke first: the agent whose session ends below must not come back with the same certificate.

@@ -42,6 +42,9 @@ describe('the replica relay', () => {
       execLocal: async (node) => (node === 'n1'
         ? { ok: true, result: { requestId: 'r', exitCode: 7, stdout: Buffer.from('out'), stderr: Buffer.alloc(0), stdoutTruncated: false, stderrTruncated: false, timedOut: false, errorCode: '', errorMessage: '' } }
         : { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` }),
+      deleteVolumeLocal: async (node, volume) => (node !== 'n1'
+        ? { ok: false, code: 'BERTH_ERR_NODE_UNAVAILABLE', message: `node ${node} has no agent session on this control plane` }
+        : volume.name === 'busy' ? { ok: false, code: 'BERTH_ERR_IN_USE', message: 'volume busy is used by task web-1' } : { ok: true }),
     }, silentLogger));
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0',
       experimental.createCertificateProviderServerCredentials(serving, serving, false), (err, p) => (err ? reject(err) : resolve(p))));
@@ -104,6 +107,16 @@ describe('the replica relay', () => {
     assert.ok(ok.ok && ok.result.exitCode === 7 && Buffer.from(ok.result.stdout).toString() === 'out', JSON.stringify(ok));
     const no = await relays.exec(address, 'n9', { namespace: 'default', task: 'web-1', containerId: 'c1', command: ['true'], timeoutMs: 1000 }, 5000);
     assert.deepEqual(no.ok ? undefined : no.code, 'BERTH_ERR_NODE_UNAVAILABLE');
+    relays.close();
+  });
+
+  it('relays a volume delete and keeps the holder\'s refusal', async () => {
+    const relays = new RelayClients(replica);
+    assert.deepEqual(await relays.deleteVolume(address, 'n1', { namespace: 'default', name: 'data' }, 5000), { ok: true });
+    assert.deepEqual(await relays.deleteVolume(address, 'n1', { namespace: 'default', name: 'busy' }, 5000),
+      { ok: false, code: 'BERTH_ERR_IN_USE', message: 'volume busy is used by task web-1' });
+    const far = await relays.deleteVolume(address, 'n9', { namespace: 'default', name: 'data' }, 5000);
+    assert.equal(far.ok ? undefined : far.code, 'BERTH_ERR_NODE_UNAVAILABLE');
     relays.close();
   });
 

@@ -81,6 +81,22 @@ export interface RelayExecResponse {
   errorMessage: string;
 }
 
+export interface RelayVolumeDelete {
+  node: string;
+  namespace: string;
+  name: string;
+  waitMs: number;
+}
+
+/**
+ * RelayVolumeDeleteResponse is empty when the volume was deleted, else the holder's error
+ * (a control-plane BERTH_ERR_* code, already translated from the agent's).
+ */
+export interface RelayVolumeDeleteResponse {
+  errorCode: string;
+  errorMessage: string;
+}
+
 function createBaseRelayOpen(): RelayOpen {
   return { node: "", windowBytes: 0, open: undefined };
 }
@@ -659,6 +675,220 @@ export const RelayExecResponse: MessageFns<RelayExecResponse> = {
   },
 };
 
+function createBaseRelayVolumeDelete(): RelayVolumeDelete {
+  return { node: "", namespace: "", name: "", waitMs: 0 };
+}
+
+export const RelayVolumeDelete: MessageFns<RelayVolumeDelete> = {
+  encode(message: RelayVolumeDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(32).int64(message.waitMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayVolumeDelete {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayVolumeDelete();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.waitMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelayVolumeDelete {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      waitMs: isSet(object.waitMs)
+        ? globalThis.Number(object.waitMs)
+        : isSet(object.wait_ms)
+        ? globalThis.Number(object.wait_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: RelayVolumeDelete): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.waitMs !== 0) {
+      obj.waitMs = Math.round(message.waitMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RelayVolumeDelete>, I>>(base?: I): RelayVolumeDelete {
+    return RelayVolumeDelete.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RelayVolumeDelete>, I>>(object: I): RelayVolumeDelete {
+    const message = createBaseRelayVolumeDelete();
+    message.node = object.node ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.waitMs = object.waitMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRelayVolumeDeleteResponse(): RelayVolumeDeleteResponse {
+  return { errorCode: "", errorMessage: "" };
+}
+
+export const RelayVolumeDeleteResponse: MessageFns<RelayVolumeDeleteResponse> = {
+  encode(message: RelayVolumeDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.errorCode !== "") {
+      writer.uint32(10).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(18).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayVolumeDeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayVolumeDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelayVolumeDeleteResponse {
+    return {
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: RelayVolumeDeleteResponse): unknown {
+    const obj: any = {};
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RelayVolumeDeleteResponse>, I>>(base?: I): RelayVolumeDeleteResponse {
+    return RelayVolumeDeleteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RelayVolumeDeleteResponse>, I>>(object: I): RelayVolumeDeleteResponse {
+    const message = createBaseRelayVolumeDeleteResponse();
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
 export type ReplicaRelayService = typeof ReplicaRelayService;
 export const ReplicaRelayService = {
   /**
@@ -685,6 +915,17 @@ export const ReplicaRelayService = {
     responseSerialize: (value: RelayExecResponse): Buffer => Buffer.from(RelayExecResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RelayExecResponse => RelayExecResponse.decode(value),
   },
+  /** DeleteVolume relays a VolumeDelete to the holder's agent session. */
+  deleteVolume: {
+    path: "/berth.v1.ReplicaRelay/DeleteVolume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RelayVolumeDelete): Buffer => Buffer.from(RelayVolumeDelete.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RelayVolumeDelete => RelayVolumeDelete.decode(value),
+    responseSerialize: (value: RelayVolumeDeleteResponse): Buffer =>
+      Buffer.from(RelayVolumeDeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RelayVolumeDeleteResponse => RelayVolumeDeleteResponse.decode(value),
+  },
 } as const;
 
 export interface ReplicaRelayServer extends UntypedServiceImplementation {
@@ -696,6 +937,8 @@ export interface ReplicaRelayServer extends UntypedServiceImplementation {
   stream: handleBidiStreamingCall<RelayIn, RelayOut>;
   /** Exec relays one-shot exec (ExecRequest) to the holder's agent session. */
   exec: handleUnaryCall<RelayExecRequest, RelayExecResponse>;
+  /** DeleteVolume relays a VolumeDelete to the holder's agent session. */
+  deleteVolume: handleUnaryCall<RelayVolumeDelete, RelayVolumeDeleteResponse>;
 }
 
 export interface ReplicaRelayClient extends Client {
@@ -722,6 +965,22 @@ export interface ReplicaRelayClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RelayExecResponse) => void,
+  ): ClientUnaryCall;
+  /** DeleteVolume relays a VolumeDelete to the holder's agent session. */
+  deleteVolume(
+    request: RelayVolumeDelete,
+    callback: (error: ServiceError | null, response: RelayVolumeDeleteResponse) => void,
+  ): ClientUnaryCall;
+  deleteVolume(
+    request: RelayVolumeDelete,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RelayVolumeDeleteResponse) => void,
+  ): ClientUnaryCall;
+  deleteVolume(
+    request: RelayVolumeDelete,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RelayVolumeDeleteResponse) => void,
   ): ClientUnaryCall;
 }
 
