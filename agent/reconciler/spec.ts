@@ -216,6 +216,11 @@ export function stopSettings(labels: Record<string, string>): StopSettings {
   return { signal: labels[LABEL_STOP_SIGNAL] || 'SIGTERM', ...(graced ? { graceMs: seconds * 1000 } : {}) };
 }
 
+/** releaseVolumes ends the holds addVolumeMounts took on task's named volumes (its start is over). */
+export function releaseVolumes(task: DesiredTask, volumes: VolumeProvider | undefined): void {
+  for (const v of task.template?.volumes ?? []) if (v.type === 'volume') volumes?.release?.(task.namespace, v.name);
+}
+
 /**
  * addVolumeMounts turns a task's named and bind volumes into bind mounts of spec (tmpfs volumes
  * are tmpfsMounts'): a named volume mounts its data directory, which the provider makes on first

@@ -16,7 +16,7 @@ import type { AdmissionReason } from './admission.js';
 import { checksOf, type ContainerHealth } from './health.js';
 import { projectionProblem } from './projections.js';
 import { PULL_PROGRESS_INTERVAL_MS, type PullRetry } from './pull.js';
-import { addVolumeMounts, buildContainerSpec, LABEL_IMAGE_DIGEST, LABEL_RESTARTS, stopSettings } from './spec.js';
+import { addVolumeMounts, buildContainerSpec, releaseVolumes, LABEL_IMAGE_DIGEST, LABEL_RESTARTS, stopSettings } from './spec.js';
 import type { VolumeProvider } from '../volumes/index.js';
 import { canTransition, exitReason, type TaskStatusView } from './status.js';
 import type { DesiredTask, Resources, TaskRef } from './task.js';
@@ -133,6 +133,9 @@ export class TaskRunner {
       // A half-created container must not linger or block the next attempt.
       await this.o.runtime.remove(rec.id).catch(() => undefined);
       await this.o.network?.detach(rec.id).catch(() => undefined);
+    } finally {
+      // Started (the container's label now marks its volumes in use) or failed: the hold is done.
+      releaseVolumes(task, this.o.volumes);
     }
   }
 

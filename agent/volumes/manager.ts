@@ -19,9 +19,10 @@ export const USAGE_INTERVAL_MS = 60_000;
 /** IN_USE_INTERVAL_MS is how often the containers are read to tell which volumes are mounted. */
 export const IN_USE_INTERVAL_MS = 10_000;
 /**
- * START_HOLD_MS keeps a volume counted in use from the moment a container start asks for it
- * until the container exists (the runtime lists it) or this long has passed, so a delete cannot
- * remove a directory a starting container is about to mount.
+ * START_HOLD_MS bounds how long a start keeps a volume counted in use: from the moment it asks for
+ * the volume until it releases it (its container exists, and its label says the rest, or the start
+ * failed), so a delete cannot remove a directory a starting container is about to mount. The bound
+ * only matters for a start that never releases.
  */
 export const START_HOLD_MS = 30_000;
 /**
@@ -53,9 +54,13 @@ export type VolumeDeleteOutcome =
   | { ok: true }
   | { ok: false; code: 'BERTH_ERR_VOLUME_IN_USE' | 'BERTH_ERR_VOLUME_NOT_FOUND' | 'BERTH_ERR_VOLUME_FAILED'; message: string };
 
-/** VolumeProvider is what a container start needs: the data directory of a volume, made if absent. */
+/**
+ * VolumeProvider is what a container start needs: the data directory of a volume, made if absent
+ * and held in use until release (called once the start has succeeded or failed).
+ */
 export interface VolumeProvider {
   ensure(namespace: string, name: string): Promise<string>;
+  release?(namespace: string, name: string): void;
 }
 
 /** VolumeManagerOptions: where the volumes live, how to see the containers, and whom to tell. */
@@ -79,7 +84,8 @@ function keyOf(namespace: string, name: string): string {
 /** VolumeManager owns the node's named volumes; every mutation runs one at a time. */
 export class VolumeManager implements VolumeProvider {
   private readonly volumes = new Map<string, VolumeInfo>();
-  private readonly holds = new Map<string, number>();
+  // In-flight starts per volume and when their hold lapses.
+  private readonly holds = new Map<string, { starts: number; until: number }>();
   private reported = new Map<string, VolumeInfo>();
   private mutations: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
@@ -150,7 +156,7 @@ export class VolumeManager implements VolumeProvider {
     return this.serially(async () => {
       checkNames(namespace, name);
       const key = keyOf(namespace, name);
-      this.holds.set(key, Date.now() + (this.o.startHoldMs ?? START_HOLD_MS));
+      this.holds.set(key, { starts: (this.holds.get(key)?.starts ?? 0) + 1, until: Date.now() + (this.o.startHoldMs ?? START_HOLD_MS) });
       const data = this.dataDir(namespace, name);
       const existing = this.volumes.get(key);
       if (existing && await isDirectory(data)) {
@@ -178,6 +184,15 @@ export class VolumeManager implements VolumeProvider {
     });
   }
 
+  /** release ends one start's hold on a volume (see START_HOLD_MS); the last one clears it. */
+  release(namespace: string, name: string): void {
+    const key = keyOf(namespace, name);
+    const h = this.holds.get(key);
+    if (!h) return;
+    if (h.starts <= 1) this.holds.delete(key);
+    else h.starts -= 1;
+  }
+
   /** delete removes a volume and its data, refused while a container (or one starting) mounts it. */
   delete(namespace: string, name: string): Promise<VolumeDeleteOutcome> {
     return this.serially(async (): Promise<VolumeDeleteOutcome> => {
@@ -186,7 +201,7 @@ export class VolumeManager implements VolumeProvider {
         return { ok: false, code: 'BERTH_ERR_VOLUME_NOT_FOUND', message: `volume ${key} does not exist on this node` };
       }
       const users = await this.users();
-      const held = (this.holds.get(key) ?? 0) > Date.now();
+      const held = (this.holds.get(key)?.until ?? 0) > Date.now();
       if (users.has(key) || held) {
         return { ok: false, code: 'BERTH_ERR_VOLUME_IN_USE', message: `volume ${key} is mounted by ${users.has(key) ? 'a container' : 'a container being started'} on this node` };
       }
@@ -223,10 +238,7 @@ export class VolumeManager implements VolumeProvider {
   async checkInUse(): Promise<void> {
     const users = await this.users();
     const now = Date.now();
-    for (const [key, until] of this.holds) {
-      // A hold ends once the container it was for exists (its label says the rest) or it expires.
-      if (users.has(key) || until <= now) this.holds.delete(key);
-    }
+    for (const [key, h] of this.holds) if (h.until <= now) this.holds.delete(key);
     for (const [key, v] of this.volumes) v.inUse = users.has(key) || this.holds.has(key);
   }
 

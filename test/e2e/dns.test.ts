@@ -33,6 +33,9 @@ spec:
     image: oci-archive:${SEED_ARCHIVE}
     command: ["sh", "-c", "echo hello-$(hostname) > /tmp/index.html; touch /tmp/ready; exec httpd -f -p 8080 -h /tmp"]
     resources: { cpu: 0.1, memory: 32Mi, pids: 32 }
+    # The startup check holds the one-strike health check until the shell has made the file, so a
+    # first probe that wins the race against it cannot restart the replica.
+    startup: { exec: { command: ["test", "-f", "/tmp/ready"] }, intervalSeconds: 1, failureThreshold: 30 }
     health: { exec: { command: ["test", "-f", "/tmp/ready"] }, intervalSeconds: 1, failureThreshold: 1 }
     # A long back-off keeps an unhealthy replica out of service long enough to observe.
     restart: { policy: always, backoffSeconds: 300, maxBackoffSeconds: 300 }

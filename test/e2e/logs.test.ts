@@ -2,7 +2,8 @@
  * `berth logs` end to end on an HA local cluster (two control-plane replicas on a 3-member etcd,
  * two hosts): follow with the latency from the container's write to the CLI printed, --tail,
  * a followed service picking up a task created after it started, --previous after a restart,
- * and logs and exec through the replica that does not hold the node's agent session (relay).
+ * and logs and exec (one-shot and with stdin) through the replica that does not hold the node's
+ * agent session (relay).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -157,5 +158,9 @@ describe('berth logs on an HA local cluster', () => {
     const exec = berth(other.server, ['exec', task.metadata.name, '--', 'sh', '-c', 'echo via-relay; exit 4']);
     assert.equal(exec.stdout, 'via-relay\n', exec.stderr);
     assert.equal(exec.code, 4);
+    // The streaming exec rides the relay too: stdin goes in through it, the output and exit code come back.
+    const piped = berth(other.server, ['exec', '-i', task.metadata.name, '--', 'sh', '-c', 'cat; exit 6'], 'stdin through the relay\n');
+    assert.equal(piped.stdout, 'stdin through the relay\n', piped.stderr);
+    assert.equal(piped.code, 6);
   });
 });

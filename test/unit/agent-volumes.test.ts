@@ -14,6 +14,7 @@ import { AgentError } from '../../agent/errors.js';
 import { addVolumeMounts } from '../../agent/reconciler/spec.js';
 import type { DesiredTask, VolumeMount } from '../../agent/reconciler/task.js';
 import type { ContainerSpec } from '../../agent/runtime/runtime.js';
+import { waitFor } from '../support/cluster.js';
 import { diskUsageBytes, LABEL_VOLUMES, noticeablyDifferent, VolumeManager, type VolumeInfo } from '../../agent/volumes/index.js';
 
 const dirs: string[] = [];
@@ -91,19 +92,32 @@ describe('VolumeManager', () => {
     assert.deepEqual(again.ok ? 'deleted' : again.code, 'BERTH_ERR_VOLUME_NOT_FOUND');
   });
 
-  it('holds a volume a container start asked for until the container exists or the hold expires', async () => {
+  it('holds a volume while starts that asked for it are in flight, until each releases it', async () => {
     const containers: { labels: Record<string, string> }[] = [];
     const m = manager(await tempRoot(), containers, [], 60_000);
     await m.init();
     await m.ensure('default', 'db');
+    await m.ensure('default', 'db');
     const held = await m.delete('default', 'db');
     assert.equal(held.ok ? 'deleted' : held.code, 'BERTH_ERR_VOLUME_IN_USE', 'a start in progress holds it');
+    m.release('default', 'db');
+    const stillHeld = await m.delete('default', 'db');
+    assert.equal(stillHeld.ok ? 'deleted' : stillHeld.code, 'BERTH_ERR_VOLUME_IN_USE', 'the second start still holds it');
     containers.push({ labels: { [LABEL_VOLUMES]: 'default/db' } });
-    await m.checkInUse();
+    m.release('default', 'db');
+    const used = await m.delete('default', 'db');
+    assert.equal(used.ok ? 'deleted' : used.code, 'BERTH_ERR_VOLUME_IN_USE', 'the started container mounts it');
     containers.length = 0;
     await m.checkInUse();
-    assert.equal(m.list()[0]?.inUse, false, 'the hold ended once the container existed, and the container is gone');
-    assert.ok((await m.delete('default', 'db')).ok);
+    assert.equal(m.list()[0]?.inUse, false, 'no start and no container: not in use');
+    assert.ok((await m.delete('default', 'db')).ok, 'deleted at once, with no wait for a hold to lapse');
+  });
+
+  it('lets a hold lapse when its start never releases it', async () => {
+    const m = manager(await tempRoot(), [], [], 1);
+    await m.init();
+    await m.ensure('default', 'db');
+    await waitFor(async () => ((await m.delete('default', 'db')).ok ? true : undefined), 5_000, () => 'the lapsed hold frees the volume');
   });
 
   it('measures usage after writes and reports a noticeable change', async () => {
