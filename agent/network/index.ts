@@ -1,5 +1,5 @@
 /**
- * ContainerNetwork gives each container an address on the node's bridge (issue 6). The subnet
+ * ContainerNetwork gives each container an address on the node's bridge. The subnet
  * comes from the control plane in RegisterAck; until it arrives containers start without an
  * address (and report none), which is also what a control plane without IPAM gives.
  */

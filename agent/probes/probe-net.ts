@@ -1,6 +1,6 @@
 /**
- * HTTP and TCP probes run inside the container's network namespace. Containers have no routable
- * address yet (networking is issue 6), and probing 127.0.0.1 in the container's own netns is what
+ * HTTP and TCP probes run inside the container's network namespace: a container may have no
+ * routable address (`--network none`), and probing 127.0.0.1 in the container's own netns is what
  * a check means anyway ("is the server listening where the container expects it"). The agent
  * cannot setns one of its own threads, and images need not ship wget or nc (busybox's nc has no
  * -z), so the probe is `nsenter --net=/proc/PID/ns/net <this node binary> -e <script>`: image

@@ -66,7 +66,7 @@ export function buildApi(store: Store, log: Logger, opts: ApiOptions): FastifyIn
     ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
     bodyLimit: API_BODY_LIMIT_BYTES,
     // Reject unknown properties instead of silently dropping them; never coerce types.
-    // allErrors is on (the brief suggested off) because ajv checks `required` before
+    // allErrors is on because ajv checks `required` before
     // `additionalProperties`: a typo like "imagee" must be reported as the unknown field it is,
     // not as "image: required". The error handler picks the most telling error (pickSchemaError).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, allowUnionTypes: true } },

@@ -1,5 +1,5 @@
 /**
- * The controllers as one startable/stoppable unit, so leader election (issue 5) can wrap them:
+ * The controllers as one startable/stoppable unit, so leader election can wrap them:
  * start on gaining leadership, stop on losing it.
  */
 import type { Logger } from '../../common/log.js';

@@ -40,7 +40,7 @@ export interface SessionDeps {
   inf: Informers;
   log: Logger;
   leaseTtlSeconds: number;
-  /** subnets allocates node subnets (issue 6); absent: nodes get none and containers no address. */
+  /** subnets allocates node subnets; absent: nodes get none and containers no address. */
   subnets?: SubnetAllocator;
   /** endpoints is the gateway's one feed of every service's ready replicas (DNS, routing mesh). */
   endpoints?: EndpointsFeed;

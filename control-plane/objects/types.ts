@@ -172,7 +172,7 @@ export interface ServiceStatus {
   replicas: number;
   runningReplicas: number;
   conditions: Condition[];
-  // Rollout fields (rollout controller, issue 5): optional so older stored objects still read.
+  // Rollout fields (rollout controller): optional so objects stored before rollouts still read.
   /** updatedReplicas counts active tasks whose template is the service's current template. */
   updatedReplicas?: number;
   /** readyReplicas counts active tasks that are running and ready. */

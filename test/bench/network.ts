@@ -1,5 +1,5 @@
 /**
- * The `network` benchmark (issue 6):
+ * The `network` benchmark:
  * - setup: what `BridgeNetwork.attach` adds to a container start (and `detach` to a stop), over
  *   N real containers of the native runtime, measured by a worker inside a network namespace the
  *   bench creates, so berth0 never appears in the machine's own namespace;

@@ -1,5 +1,5 @@
 /**
- * Service discovery (issue 6): a client container on one host of a two-host local cluster
+ * Service discovery: a client container on one host of a two-host local cluster
  * resolves a service whose replicas run on both hosts, by bare name and by FQDN, to exactly the
  * ready replicas' addresses, and fetches a page by name; a replica that turns unready leaves the
  * answers, a service scaled to 0 exists without an address, and an unknown name is NXDOMAIN.

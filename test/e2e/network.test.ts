@@ -1,5 +1,5 @@
 /**
- * Container networking across hosts (issue 6): node subnets from the cluster CIDR, an address per
+ * Container networking across hosts: node subnets from the cluster CIDR, an address per
  * container from its node's subnet, host-gw routes between hosts, and clean-up on stop. Traffic
  * goes only to the containers this test starts.
  */

@@ -1,5 +1,5 @@
 /**
- * Published ports on a two-host local cluster (issue 6): host-mode ports DNAT on the hosts
+ * Published ports on a two-host local cluster: host-mode ports DNAT on the hosts
  * running a replica (hairpin included) and vanish when the task stops; two services with the
  * same host port never share a host; an ingress-mode port reaches its replica from every host.
  * Traffic goes only to this cluster's host addresses.

@@ -1,5 +1,5 @@
 /**
- * Address churn on one node (issue 6): 200 containers started and stopped on a one-host local
+ * Address churn on one node: 200 containers started and stopped on a one-host local
  * cluster, as a service of 50 replicas scaled 50 → 0 four times. At every sampled moment no two
  * running tasks share an address and every address lies in the node's subnet; after the last stop
  * nothing is left (veths, address records, per-container nat rules) and the next container still

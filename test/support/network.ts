@@ -1,5 +1,5 @@
 /**
- * Helpers for the networking tests and bench (issue 6): what a local-cluster host's network
+ * Helpers for the networking tests and bench: what a local-cluster host's network
  * namespace holds (veths, nat rules), the agent's address records, and the task list read
  * straight from the REST API (a poll every few hundred ms through the CLI would cost a Node
  * start-up per sample).

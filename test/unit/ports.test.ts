@@ -1,5 +1,5 @@
 /**
- * Published ports (issue 6): host-port rule rendering and recovery, the routing mesh's chain,
+ * Published ports: host-port rule rendering and recovery, the routing mesh's chain,
  * the scheduler's host-port accounting and the admission check between services.
  */
 import { describe, it } from 'node:test';

@@ -12,7 +12,7 @@ export interface Credentials {
 
 /**
  * CredentialsHook returns the credentials to use for a registry host, or undefined for
- * anonymous access. The context leaves room for a per-service pull secret (issue 4, item 5).
+ * anonymous access. The context leaves room for a per-service pull secret.
  */
 export type CredentialsHook = (host: string, context?: { pullSecret?: string }) => Credentials | undefined;
 
