@@ -55,6 +55,8 @@ export function buildEvent(e: EventInput, now = new Date()): Event {
 
 /** EVENT_BATCH_MAX is how many events one etcd txn writes (etcd's default --max-txn-ops is 128). */
 export const EVENT_BATCH_MAX = 128;
+/** EVENT_WRITE_ATTEMPTS is how often one batch of events is tried before it is given up (events are best effort). */
+export const EVENT_WRITE_ATTEMPTS = 2;
 /** MAX_PENDING_EVENTS bounds the queue; under a storm newer events are dropped (and counted) rather than memory growing. */
 export const MAX_PENDING_EVENTS = 10_000;
 
@@ -91,17 +93,22 @@ export class EventRecorder {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, EVENT_BATCH_MAX);
-        try {
-          const lease = await this.leaseId();
-          const written = await this.store.putLeasedAll(batch.map(({ ev }) => ({ key: eventKey(ev.metadata.namespace!, ev.metadata.name), value: ev })), lease);
-          // A deposed leader's events would describe decisions it no longer makes: drop them.
-          if (!written) {
-            this.fenced += batch.length;
-            this.log?.info('events not recorded: this writer was deposed', { count: batch.length, first: batch[0]!.ev.reason });
+        // A failed write is tried once more on a fresh lease: the usual cause is the cached lease
+        // having expired (its TTL passed while no event came), which the retry mends.
+        for (let attempt = 1; attempt <= EVENT_WRITE_ATTEMPTS; attempt++) {
+          try {
+            const lease = await this.leaseId();
+            const written = await this.store.putLeasedAll(batch.map(({ ev }) => ({ key: eventKey(ev.metadata.namespace!, ev.metadata.name), value: ev })), lease);
+            // A deposed leader's events would describe decisions it no longer makes: drop them.
+            if (!written) {
+              this.fenced += batch.length;
+              this.log?.info('events not recorded: this writer was deposed', { count: batch.length, first: batch[0]!.ev.reason });
+            }
+            break;
+          } catch (err) {
+            this.lease = undefined;
+            if (attempt === EVENT_WRITE_ATTEMPTS) this.log?.warn('events not recorded', { count: batch.length, first: batch[0]!.ev.reason, err });
           }
-        } catch (err) {
-          this.lease = undefined;
-          this.log?.warn('events not recorded', { count: batch.length, first: batch[0]!.ev.reason, err });
         }
         for (const b of batch) b.done();
       }
