@@ -130,6 +130,11 @@ export class Election {
       this.confirmedAt = started;
     } else if (this.guard) {
       await this.depose('the leader key is no longer ours');
+    } else if (holder && holder.leaseId === leaseId) {
+      // Deposed for want of confirmation while the key stayed ours (our lease kept it alive): no
+      // one else can have led since, so the same fence is still the right one. Without this the
+      // key would block every replica, this one included, for as long as the lease lives.
+      await this.elect({ key: LEADER_KEY, createRevision: holder.createRevision }, started);
     }
   }
 

@@ -10,7 +10,10 @@ import { DEFAULT_NODE_LOST_GRACE_MS, NodeLifecycleController } from './node-life
 import { SchedulerLoop } from './scheduler-loop.js';
 import { ServiceController } from './service-controller.js';
 
-/** Controllers is the running set; stop() waits for in-flight syncs. */
+/** CONTROLLERS_STOP_WAIT_MS bounds how long stop() waits for in-flight syncs. */
+export const CONTROLLERS_STOP_WAIT_MS = 5_000;
+
+/** Controllers is the running set; stop() waits for in-flight syncs, at most CONTROLLERS_STOP_WAIT_MS. */
 export interface Controllers {
   stop(): Promise<void>;
 }
@@ -42,8 +45,13 @@ export function startControllers(inf: Informers, store: Store, log: Logger, opts
   return {
     stop: async () => {
       stopped = true;
-      await started;
-      await Promise.all(all.map((c) => c.stop()));
+      const done = started.then(() => Promise.all(all.map((c) => c.stop()))).then(() => true);
+      // A sync stuck on an etcd call that never answers must not hold the election: a deposed
+      // leader's writes are fenced by its guard, so whatever it still has in flight cannot land.
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([done, new Promise<false>((r) => { timer = setTimeout(() => r(false), CONTROLLERS_STOP_WAIT_MS); })]);
+      clearTimeout(timer);
+      if (!finished) log.warn('controllers still finishing after being stopped; their writes are fenced', { waitedMs: CONTROLLERS_STOP_WAIT_MS });
     },
   };
 }
